@@ -1,0 +1,120 @@
+"""Django settings, read from the environment with django-environ.
+
+Variables (see README "Environment"): DATABASE_URL, REDIS_URL, SECRET_KEY,
+GATEWAY_MASTER_KEY, GATEWAY_ENCRYPTION_KEY, plus the GATEWAY_* tuning knobs below.
+A file `.gateway.local.env` at the repo root (written by `make run` on first start)
+is read for local development; real environment variables always win.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+_local_env = BASE_DIR / ".gateway.local.env"
+if _local_env.exists():
+    environ.Env.read_env(str(_local_env), overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="insecure-dev-only-secret-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "routing",
+]
+
+# These run for the admin only: gateway.asgi sends /v1/* to a handler with no
+# middleware (each Django middleware costs a thread hop under ASGI).
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gateway.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+ASGI_APPLICATION = "gateway.asgi.application"
+
+(BASE_DIR / "var").mkdir(exist_ok=True)
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'gateway.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the server's log writer and readers (admin, tests) work side by side.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20}
+    )
+    # A file, not ":memory:", so integration tests can share it with a server process.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# The gateway reads bodies itself and enforces GATEWAY_MAX_BODY_BYTES with a 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+
+REDIS_URL = env("REDIS_URL", default="")
+
+GATEWAY = {
+    "MASTER_KEY": env("GATEWAY_MASTER_KEY", default=""),
+    # Comma-separated; the first encrypts, all decrypt (key rotation).
+    "ENCRYPTION_KEYS": env.list("GATEWAY_ENCRYPTION_KEY", default=[]),
+    "MAX_BODY_BYTES": env.int("GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024),
+    # How often each process checks the database for route changes.
+    "ROUTE_REFRESH_SECONDS": env.float("GATEWAY_ROUTE_REFRESH_SECONDS", default=2.0),
+    "LOG_FLUSH_SECONDS": env.float("GATEWAY_LOG_FLUSH_SECONDS", default=0.25),
+    "LOG_BATCH_SIZE": env.int("GATEWAY_LOG_BATCH_SIZE", default=500),
+    "LOG_SPOOL_FILE": env("GATEWAY_LOG_SPOOL_FILE", default=str(BASE_DIR / "var" / "requestlog-spool.jsonl")),
+    "RESPONSE_AFFINITY_TTL_SECONDS": env.int("GATEWAY_RESPONSE_AFFINITY_TTL_SECONDS", default=30 * 24 * 3600),
+    "UPSTREAM_MAX_CONNECTIONS": env.int("GATEWAY_UPSTREAM_MAX_CONNECTIONS", default=1000),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

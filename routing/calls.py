@@ -1,0 +1,69 @@
+"""One client request's bookkeeping: ids, timings, the log record, response headers.
+
+`Call` follows a request from arrival to its log row. Overhead is the time spent in
+the gateway minus the time spent waiting for the upstream.
+"""
+
+import time
+import uuid
+from datetime import datetime, timezone
+
+from django.http import HttpResponse, HttpResponseBase
+
+from .errors import GatewayError
+from .logwriter import LogRecord, writer
+
+# Upstream response headers never relayed: hop-by-hop, or recomputed for our body.
+DROP_RESPONSE_HEADERS = frozenset({
+    "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "server", "date",
+    "set-cookie", "proxy-authenticate", "trailer", "upgrade", "alt-svc", "strict-transport-security",
+})
+
+
+class Call:
+    __slots__ = ("request_id", "t0", "upstream_seconds", "record")
+
+    def __init__(self, method: str, endpoint: str, path: str) -> None:
+        self.t0 = time.perf_counter()
+        self.request_id = "req_" + uuid.uuid4().hex
+        self.upstream_seconds = 0.0
+        self.record = LogRecord(request_id=self.request_id, created_at=datetime.now(timezone.utc),
+                                method=method, endpoint=endpoint, path=path)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000
+
+    def overhead_ms(self) -> float:
+        return max(0.0, self.elapsed_ms() - self.upstream_seconds * 1000)
+
+    def headers(self, response: HttpResponseBase) -> HttpResponseBase:
+        response["x-gateway-request-id"] = self.request_id
+        response["x-gateway-overhead-ms"] = f"{self.overhead_ms():.3f}"
+        if self.record.deployment_id is not None:
+            response["x-gateway-deployment"] = f"{self.record.deployment_id}:{self.record.deployment_name}"
+        return response
+
+    def fail(self, error: GatewayError) -> HttpResponse:
+        """Answer with an OpenAI-shaped error and log it."""
+        response = HttpResponse(error.body(), status=error.status, content_type="application/json")
+        for name, value in error.headers.items():
+            response[name] = value
+        rec = self.record
+        rec.error_type = rec.error_type or (error.code or error.type)
+        rec.error_message = rec.error_message or error.message
+        self.done(error.status)
+        return self.headers(response)
+
+    def done(self, status: int) -> None:
+        rec = self.record
+        rec.status = status
+        rec.latency_ms = self.elapsed_ms()
+        rec.overhead_ms = self.overhead_ms()
+        writer.enqueue(rec)
+
+
+def copy_upstream_headers(upstream_headers, response: HttpResponseBase) -> None:
+    for name, value in upstream_headers.multi_items():
+        lname = name.lower()
+        if lname not in DROP_RESPONSE_HEADERS and lname != "content-type":
+            response[name] = value

@@ -1,0 +1,86 @@
+"""The one error type of the gateway and its one renderer: OpenAI-shaped JSON.
+
+Every failure a client can see goes through `GatewayError` → `error_body()`:
+`{"error": {"message", "type", "param", "code"}}`, with the matching HTTP status.
+"""
+
+import orjson
+
+
+class GatewayError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self) -> bytes:
+        return error_body(self.message, type=self.type, code=self.code, param=self.param)
+
+
+def error_body(message: str, *, type: str, code: str | None = None, param: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type, "param": param, "code": code}})
+
+
+# The catalogue, so every path says the same thing for the same failure.
+def invalid_json(detail: str) -> GatewayError:
+    return GatewayError(400, f"We could not parse the JSON body of your request: {detail}", code="invalid_json")
+
+
+def bad_body(message: str, param: str | None = None) -> GatewayError:
+    return GatewayError(400, message, code="invalid_request", param=param)
+
+
+def unauthorized(message: str) -> GatewayError:
+    return GatewayError(401, message, code="invalid_api_key", headers={"www-authenticate": "Bearer"})
+
+
+def model_not_allowed(model: str) -> GatewayError:
+    return GatewayError(
+        403, f"This API key is not allowed to use model '{model}'.",
+        type="permission_error", code="model_not_allowed", param="model",
+    )
+
+
+def model_not_found(model: str) -> GatewayError:
+    return GatewayError(
+        404, f"The model '{model}' does not exist or is not served by this gateway.",
+        code="model_not_found", param="model",
+    )
+
+
+def too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"Request body is larger than the {limit} byte limit.", code="request_too_large")
+
+
+def unsupported_media_type(content_type: str) -> GatewayError:
+    return GatewayError(
+        415, f"Content-Type '{content_type}' is not supported; send application/json.",
+        code="unsupported_media_type",
+    )
+
+
+def upstream_unreachable(detail: str) -> GatewayError:
+    return GatewayError(502, f"The upstream could not be reached: {detail}", type="api_error", code="upstream_unreachable")
+
+
+def upstream_timeout(detail: str) -> GatewayError:
+    return GatewayError(504, f"The upstream did not answer in time: {detail}", type="api_error", code="upstream_timeout")
+
+
+def no_deployment(model: str) -> GatewayError:
+    return GatewayError(
+        503, f"No enabled deployment is available for model '{model}'.", type="api_error", code="no_deployment_available"
+    )

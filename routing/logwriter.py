@@ -1,0 +1,173 @@
+"""RequestLog rows, written off the hot path.
+
+Requests call `writer.enqueue(record)`: a list append, never a wait. A background task
+batches records into the database every GATEWAY_LOG_FLUSH_SECONDS (or sooner when a
+batch fills). Rows are never dropped: a failed batch is retried with backoff (inserts
+ignore request ids already written, so a retry cannot duplicate); a backlog past
+MAX_BACKLOG, and whatever is still queued when shutdown's flush deadline passes, goes
+to a JSON-lines spool file, which the next writer start replays.
+"""
+
+import asyncio
+import dataclasses
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+
+import orjson
+from django.conf import settings
+
+from . import dbthread
+
+log = logging.getLogger(__name__)
+MAX_BACKLOG = 200_000
+
+
+@dataclasses.dataclass(slots=True)
+class LogRecord:
+    request_id: str
+    created_at: datetime
+    method: str
+    endpoint: str
+    path: str
+    status: int = 0
+    stream: bool = False
+    key_id: int | None = None
+    key_name: str = ""
+    group_name: str = ""
+    deployment_id: int | None = None
+    deployment_name: str = ""
+    provider: str = ""
+    upstream_status: int | None = None
+    latency_ms: float | None = None
+    ttfb_ms: float | None = None
+    overhead_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    policy_changes: list = dataclasses.field(default_factory=list)
+    attempts: list = dataclasses.field(default_factory=list)
+    response_id: str = ""
+    upstream_request_id: str = ""
+    error_type: str = ""
+    error_message: str = ""
+    client_disconnected: bool = False
+    bytes_out: int = 0
+    remember_response: bool = False  # write response_id → deployment affinity
+
+
+def _write(records: list[LogRecord]) -> None:
+    from .models import RequestLog, ResponseAffinity
+
+    fields = {f.name for f in dataclasses.fields(LogRecord)} - {"remember_response"}
+    rows = [RequestLog(**{name: getattr(r, name) for name in fields}) for r in records]
+    ttl = timedelta(seconds=settings.GATEWAY["RESPONSE_AFFINITY_TTL_SECONDS"])
+    affinities = [
+        ResponseAffinity(response_id=r.response_id, deployment_id=r.deployment_id, group_name=r.group_name,
+                         created_at=r.created_at, expires_at=r.created_at + ttl)
+        for r in records if r.remember_response and r.response_id and r.deployment_id
+    ]
+    from django.db import transaction
+
+    with transaction.atomic():
+        RequestLog.objects.bulk_create(rows, ignore_conflicts=True)
+        if affinities:
+            ResponseAffinity.objects.bulk_create(affinities, ignore_conflicts=True)
+
+
+class LogWriter:
+    def __init__(self) -> None:
+        self._pending: list[LogRecord] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    def enqueue(self, record: LogRecord) -> None:
+        self._pending.append(record)
+        if self._task is None or self._task.done():
+            self._start()
+        elif len(self._pending) >= settings.GATEWAY["LOG_BATCH_SIZE"] and self._wake is not None:
+            self._wake.set()
+
+    def _start(self) -> None:
+        self._wake = asyncio.Event()
+        self._replay_spool()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="requestlog-writer")
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), settings.GATEWAY["LOG_FLUSH_SECONDS"])
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            while self._pending:
+                ok = await self._flush_once()
+                if not ok:
+                    if len(self._pending) > MAX_BACKLOG:
+                        self._spool(self._pending[: len(self._pending) - MAX_BACKLOG])
+                        del self._pending[: len(self._pending) - MAX_BACKLOG]
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    break
+                backoff = 0.5
+
+    async def _flush_once(self) -> bool:
+        batch = self._pending[: settings.GATEWAY["LOG_BATCH_SIZE"]]
+        try:
+            await dbthread.run(_write, batch)
+        except Exception:
+            log.exception("request log batch of %d failed; will retry", len(batch))
+            return False
+        del self._pending[: len(batch)]
+        return True
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Flush everything (shutdown). What cannot be written in time is spooled."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._pending and asyncio.get_running_loop().time() < deadline:
+            if not await self._flush_once():
+                await asyncio.sleep(0.2)
+        if self._pending:
+            self._spool(self._pending)
+            self._pending = []
+
+    async def drain(self) -> None:
+        """Write what is queued now (tests and benchmarks)."""
+        while self._pending:
+            if not await self._flush_once():
+                await asyncio.sleep(0.1)
+
+    # --- spool file: the last resort that keeps rows when the database is away ---
+    def _spool(self, records: list[LogRecord]) -> None:
+        path = settings.GATEWAY["LOG_SPOOL_FILE"]
+        with open(path, "ab") as fh:
+            for r in records:
+                fh.write(orjson.dumps(dataclasses.asdict(r)) + b"\n")
+        log.error("spooled %d request log rows to %s", len(records), path)
+
+    def _replay_spool(self) -> None:
+        path = settings.GATEWAY["LOG_SPOOL_FILE"]
+        if not os.path.exists(path):
+            return
+        taken = path + f".replay-{os.getpid()}"
+        try:
+            os.replace(path, taken)
+        except OSError:
+            return
+        with open(taken, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    data = orjson.loads(line)
+                    data["created_at"] = datetime.fromisoformat(data["created_at"]).astimezone(timezone.utc)
+                    self._pending.append(LogRecord(**data))
+        os.remove(taken)
+
+
+writer = LogWriter()

@@ -1,0 +1,252 @@
+"""Database models: fields and tiny properties only (logic lives in services/selectors).
+
+The hot path never touches these: `selectors.load_snapshot()` turns them into frozen
+snapshots (routing/snapshots.py) that requests read from memory.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from . import crypto
+
+
+class Strategy(models.TextChoices):
+    WEIGHTED = "weighted", "Weighted random"
+    PRIORITY = "priority", "Priority order"
+    LEAST_BUSY = "least_busy", "Least busy"
+    LOWEST_LATENCY = "lowest_latency", "Lowest latency"
+
+
+class Provider(models.TextChoices):
+    AZURE = "azure", "Azure OpenAI"
+    OPENAI = "openai", "OpenAI"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible (vLLM, …)"
+    MOCK = "mock", "Built-in mock"
+
+
+class ModelGroup(models.Model):
+    name = models.CharField(max_length=200, unique=True, help_text="Public model name clients send, e.g. azure-gpt-5.5")
+    description = models.CharField(max_length=500, blank=True)
+    strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.WEIGHTED)
+    max_attempts = models.PositiveSmallIntegerField(
+        default=2, help_text="Deployments tried per request before giving up (failover happens only before the first byte)."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ParamPolicy(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    extends = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children",
+        help_text="Rules of this base policy apply first, then this policy's own rules.",
+    )
+    builtin = models.BooleanField(default=False, help_text="Shipped preset (seeded by a migration).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "param policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        seen, node = {self.pk}, self.extends
+        while node is not None:
+            if node.pk in seen:
+                raise ValidationError({"extends": "Policies cannot extend each other in a loop."})
+            seen.add(node.pk)
+            node = node.extends
+
+
+class RuleAction(models.TextChoices):
+    DROP = "drop", "Drop path"
+    SET = "set", "Set value"
+    DEFAULT = "default", "Default value (only if absent)"
+    RENAME = "rename", "Rename path"
+    REJECT = "reject", "Reject request if present"
+    ALLOW_ONLY = "allow_only", "Allow only these top-level keys"
+
+
+class RuleEndpoint(models.TextChoices):
+    ANY = "any", "Any endpoint"
+    RESPONSES = "responses", "/v1/responses"
+    CHAT = "chat", "/v1/chat/completions"
+    COMPACT = "compact", "/v1/responses/compact"
+
+
+class RuleStream(models.TextChoices):
+    ANY = "any", "Stream and non-stream"
+    STREAM = "stream", "Streaming only"
+    NON_STREAM = "non_stream", "Non-streaming only"
+
+
+class PolicyRule(models.Model):
+    policy = models.ForeignKey(ParamPolicy, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveIntegerField(default=0)
+    action = models.CharField(max_length=20, choices=RuleAction.choices)
+    path = models.CharField(
+        max_length=300, blank=True,
+        help_text="Dotted path, e.g. stream_options.include_usage. For allow_only: comma-separated top-level keys.",
+    )
+    value = models.JSONField(null=True, blank=True, help_text="JSON value for set/default.")
+    target = models.CharField(max_length=300, blank=True, help_text="New dotted path for rename.")
+    endpoint = models.CharField(max_length=20, choices=RuleEndpoint.choices, default=RuleEndpoint.ANY)
+    stream = models.CharField(max_length=20, choices=RuleStream.choices, default=RuleStream.ANY)
+    message = models.CharField(max_length=300, blank=True, help_text="Error message for reject.")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["policy", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.path}" + (f" → {self.target}" if self.target else "")
+
+    def clean(self) -> None:
+        if not self.path.strip():
+            raise ValidationError({"path": "A path is required."})
+        if self.action == RuleAction.RENAME and not self.target.strip():
+            raise ValidationError({"target": "Rename needs a target path."})
+        if self.action in (RuleAction.SET, RuleAction.DEFAULT) and self.value is None:
+            raise ValidationError({"value": "Set/default need a JSON value (use null in quotes for a string)."})
+        if self.action != RuleAction.ALLOW_ONLY and any(not p for p in self.path.split(".")):
+            raise ValidationError({"path": "Empty segment in dotted path."})
+
+
+class Deployment(models.Model):
+    group = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="deployments")
+    name = models.CharField(max_length=200, help_text="Label for logs and the admin.")
+    provider = models.CharField(max_length=30, choices=Provider.choices, default=Provider.AZURE)
+    api_base = models.URLField(
+        max_length=500, blank=True,
+        help_text="Azure: https://RESOURCE.openai.azure.com · OpenAI: https://api.openai.com/v1 · compatible: http://host:8000/v1",
+    )
+    upstream_model = models.CharField(
+        max_length=200, blank=True, help_text="Azure deployment name or upstream model id; blank keeps the client's model."
+    )
+    api_version = models.CharField(
+        max_length=50, blank=True, help_text="Azure only. Blank uses the v1 API (/openai/v1/...)."
+    )
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    weight = models.PositiveIntegerField(default=1)
+    priority = models.IntegerField(default=0, help_text="Lower is tried first by the priority strategy.")
+    rpm = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute limit.")
+    tpm = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute limit.")
+    connect_timeout = models.FloatField(default=5.0, help_text="Seconds to establish a connection.")
+    first_byte_timeout = models.FloatField(default=600.0, help_text="Seconds to wait for the response to start.")
+    idle_timeout = models.FloatField(default=300.0, help_text="Seconds allowed between stream events.")
+    total_timeout = models.FloatField(default=1800.0, help_text="Overall deadline for one upstream call.")
+    supports_compact = models.BooleanField(default=True, help_text="May serve /v1/responses/compact.")
+    policy = models.ForeignKey(ParamPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="deployments")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["group", "priority", "id"]
+        constraints = [models.UniqueConstraint(fields=["group", "name"], name="deployment_unique_name_in_group")]
+
+    def __str__(self) -> str:
+        return f"{self.group.name} → {self.name}"
+
+    @property
+    def api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    @api_key.setter
+    def api_key(self, plaintext: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(plaintext) if plaintext else ""
+
+    @property
+    def api_key_hint(self) -> str:
+        return crypto.mask(self.api_key) if self.api_key_encrypted else "—"
+
+
+class ApiKey(models.Model):
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, unique=True, editable=False, help_text="Public part, shown for identification.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    allowed_groups = models.ManyToManyField(ModelGroup, blank=True, help_text="Empty means every group.")
+    is_active = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    rpm = models.PositiveIntegerField(null=True, blank=True)
+    tpm = models.PositiveIntegerField(null=True, blank=True)
+    max_parallel = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class RequestLog(models.Model):
+    """One row per client request. Plain columns, no foreign keys: the audit trail
+    records what things were called at the time and survives deletions."""
+
+    request_id = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(db_index=True)
+    method = models.CharField(max_length=10)
+    endpoint = models.CharField(max_length=40, db_index=True)
+    path = models.CharField(max_length=300)
+    stream = models.BooleanField(default=False)
+    key_id = models.BigIntegerField(null=True, blank=True)
+    key_name = models.CharField(max_length=200, blank=True, db_index=True)
+    group_name = models.CharField(max_length=200, blank=True, db_index=True)
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    deployment_name = models.CharField(max_length=200, blank=True, db_index=True)
+    provider = models.CharField(max_length=30, blank=True)
+    status = models.PositiveSmallIntegerField(db_index=True)
+    upstream_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    ttfb_ms = models.FloatField(null=True, blank=True)
+    overhead_ms = models.FloatField(null=True, blank=True)
+    input_tokens = models.IntegerField(null=True, blank=True)
+    output_tokens = models.IntegerField(null=True, blank=True)
+    total_tokens = models.IntegerField(null=True, blank=True)
+    cached_tokens = models.IntegerField(null=True, blank=True)
+    reasoning_tokens = models.IntegerField(null=True, blank=True)
+    policy_changes = models.JSONField(default=list, blank=True)
+    attempts = models.JSONField(default=list, blank=True)
+    response_id = models.CharField(max_length=200, blank=True, db_index=True)
+    upstream_request_id = models.CharField(max_length=200, blank=True)
+    error_type = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    client_disconnected = models.BooleanField(default=False)
+    bytes_out = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.request_id
+
+
+class ResponseAffinity(models.Model):
+    """Which deployment created a Responses API object (id → deployment), so follow-up
+    calls (GET/DELETE/cancel/input_items, previous_response_id) reach the same one."""
+
+    response_id = models.CharField(max_length=200, primary_key=True)
+    deployment_id = models.BigIntegerField()
+    group_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+
+class RouteVersion(models.Model):
+    """A single row whose counter is bumped on every route/key change; each gateway
+    process polls it and reloads its in-memory tables when it moves."""
+
+    version = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)

@@ -1,0 +1,8 @@
+"""OpenAI-compatible servers (vLLM, llama.cpp, …): OpenAI's wire, your base URL, key optional."""
+
+from .base import join
+from .openai import auth_headers  # noqa: F401  (same Bearer auth)
+
+
+def url(dep, path: str, query: str = "") -> str:
+    return join(dep.api_base, path, query)

@@ -1,0 +1,88 @@
+"""The in-memory route table each gateway process serves from.
+
+Requests read `table.snapshot` (a frozen RouteSnapshot): no database query per request.
+A background task polls the shared route version every GATEWAY_ROUTE_REFRESH_SECONDS
+and swaps in a freshly loaded snapshot when it moved, so an admin save or an
+`import_routes` run in another process is live everywhere within that bound. In-flight
+requests keep the snapshot object they started with.
+
+A lookup miss (unknown model, unknown key) triggers an immediate version check, rate
+limited, so a route or key created a moment ago works on its first request.
+"""
+
+import asyncio
+import logging
+import time
+
+from django.conf import settings
+
+from . import dbthread, selectors
+from .snapshots import RouteSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self.snapshot: RouteSnapshot | None = None
+        self._stale = False
+        self._lock: asyncio.Lock | None = None
+        self._task: asyncio.Task | None = None
+        self._last_check = 0.0
+
+    def mark_stale(self) -> None:
+        self._stale = True
+
+    async def get(self) -> RouteSnapshot:
+        snap = self.snapshot
+        if snap is not None and not self._stale:
+            return snap
+        return await self.reload()
+
+    async def reload(self) -> RouteSnapshot:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self.snapshot is None or self._stale:
+                self._stale = False
+                self.snapshot = await dbthread.run(selectors.load_snapshot)
+                self._last_check = time.monotonic()
+            self._ensure_refresher()
+            return self.snapshot
+
+    async def refresh_if_changed(self, *, min_interval: float = 0.25) -> RouteSnapshot:
+        """Called on a lookup miss: reload now if the shared version moved."""
+        snap = await self.get()
+        if time.monotonic() - self._last_check < min_interval:
+            return snap
+        self._last_check = time.monotonic()
+        if await dbthread.run(selectors.route_version) != snap.version:
+            self._stale = True
+            return await self.reload()
+        return snap
+
+    def _ensure_refresher(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._refresh_loop(), name="route-refresher")
+
+    async def _refresh_loop(self) -> None:
+        interval = settings.GATEWAY["ROUTE_REFRESH_SECONDS"]
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                version = await dbthread.run(selectors.route_version)
+                self._last_check = time.monotonic()
+                if self._stale or self.snapshot is None or version != self.snapshot.version:
+                    self._stale = True
+                    await self.reload()
+                    log.info("route table reloaded (version %s)", self.snapshot.version)
+            except Exception:  # keep serving the last good snapshot; try again next tick
+                log.exception("route table refresh failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+table = RouteTable()

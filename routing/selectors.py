@@ -1,0 +1,85 @@
+"""Database reads. None runs per request: these build the in-memory snapshots, plus
+two rare fallbacks (a key created a moment ago, a response id not in memory)."""
+
+import logging
+
+from django.utils import timezone
+
+from . import keys as keys_mod
+from .models import ApiKey, Deployment, ModelGroup, ParamPolicy, ResponseAffinity, RouteVersion
+from .policy import Rule, compile_rule
+from .snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
+
+log = logging.getLogger(__name__)
+
+
+def route_version() -> int:
+    row = RouteVersion.objects.filter(pk=1).values_list("version", flat=True).first()
+    return row or 0
+
+
+def policy_rules(policy: ParamPolicy | None, policies: dict[int, ParamPolicy]) -> tuple[Rule, ...]:
+    """The compiled rules of a policy, its `extends` chain first (base → child)."""
+    chain, seen = [], set()
+    while policy is not None and policy.pk not in seen:
+        seen.add(policy.pk)
+        chain.append(policy)
+        policy = policies.get(policy.extends_id) if policy.extends_id else None
+    rules = []
+    for pol in reversed(chain):
+        for r in pol.rules.all():
+            if r.enabled:
+                rules.append(compile_rule(r.action, r.path, value=r.value, target=r.target, endpoint=r.endpoint,
+                                          stream=r.stream, message=r.message, source=pol.name))
+    return tuple(rules)
+
+
+def _deployment_snap(d: Deployment, group: str, policies: dict[int, ParamPolicy]) -> DeploymentSnap | None:
+    try:
+        api_key = d.api_key
+    except ValueError:
+        log.error("deployment %s (%s) skipped: its upstream key cannot be decrypted", d.pk, d.name)
+        return None
+    return DeploymentSnap(
+        id=d.pk, name=d.name, group_name=group, provider=d.provider, api_base=d.api_base,
+        upstream_model=d.upstream_model, api_version=d.api_version, api_key=api_key,
+        weight=d.weight, priority=d.priority, rpm=d.rpm, tpm=d.tpm,
+        connect_timeout=d.connect_timeout, first_byte_timeout=d.first_byte_timeout,
+        idle_timeout=d.idle_timeout, total_timeout=d.total_timeout, supports_compact=d.supports_compact,
+        rules=policy_rules(policies.get(d.policy_id) if d.policy_id else None, policies),
+    )
+
+
+def load_snapshot() -> RouteSnapshot:
+    version = route_version()
+    policies = {p.pk: p for p in ParamPolicy.objects.prefetch_related("rules")}
+    groups: dict[str, GroupSnap] = {}
+    deployments: dict[int, DeploymentSnap] = {}
+    for g in ModelGroup.objects.filter(enabled=True).prefetch_related("deployments"):
+        deps = tuple(
+            snap for d in g.deployments.all() if d.enabled and (snap := _deployment_snap(d, g.name, policies))
+        )
+        deployments.update((d.id, d) for d in deps)
+        groups[g.name] = GroupSnap(id=g.pk, name=g.name, strategy=g.strategy,
+                                   max_attempts=max(1, g.max_attempts), deployments=deps,
+                                   created=int(g.created_at.timestamp()))
+    keys = {k.key_hash: key_snap(k) for k in ApiKey.objects.filter(is_active=True).prefetch_related("allowed_groups")}
+    return RouteSnapshot(version=version, groups=groups, keys_by_hash=keys, deployments=deployments)
+
+
+def key_snap(k: ApiKey) -> KeySnap:
+    allowed = frozenset(g.name for g in k.allowed_groups.all())
+    return KeySnap(id=k.pk, name=k.name, allowed_groups=allowed or None, expires_at=k.expires_at,
+                   rpm=k.rpm, tpm=k.tpm, max_parallel=k.max_parallel)
+
+
+def api_key_by_secret(raw: str) -> KeySnap | None:
+    k = ApiKey.objects.filter(key_hash=keys_mod.hash_key(raw), is_active=True).prefetch_related("allowed_groups").first()
+    return key_snap(k) if k else None
+
+
+def response_deployment(response_id: str) -> int | None:
+    return (
+        ResponseAffinity.objects.filter(response_id=response_id, expires_at__gt=timezone.now())
+        .values_list("deployment_id", flat=True).first()
+    )
