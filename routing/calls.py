@@ -37,8 +37,10 @@ class Call:
         return max(0.0, self.elapsed_ms() - self.upstream_seconds * 1000)
 
     def headers(self, response: HttpResponseBase) -> HttpResponseBase:
+        """Our response headers; overhead is fixed here, when the response starts."""
+        overhead = self.record.overhead_ms = self.overhead_ms()
         response["x-gateway-request-id"] = self.request_id
-        response["x-gateway-overhead-ms"] = f"{self.overhead_ms():.3f}"
+        response["x-gateway-overhead-ms"] = f"{overhead:.3f}"
         if self.record.deployment_id is not None:
             response["x-gateway-deployment"] = f"{self.record.deployment_id}:{self.record.deployment_name}"
         return response
@@ -58,7 +60,8 @@ class Call:
         rec = self.record
         rec.status = status
         rec.latency_ms = self.elapsed_ms()
-        rec.overhead_ms = self.overhead_ms()
+        if rec.overhead_ms is None:
+            rec.overhead_ms = self.overhead_ms()
         writer.enqueue(rec)
 
 

@@ -1,0 +1,41 @@
+# `make run`: set up and serve on $HOST:$PORT (SQLite + demo route by default).
+# `make test`: set up and run the whole suite (PostgreSQL when DATABASE_URL points to it).
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup migrate bench clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+.gateway.local.env:
+	@$(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(40)); print('GATEWAY_ENCRYPTION_KEY=' + secrets.token_urlsafe(32)); print('GATEWAY_MASTER_KEY=sk-gw-master-' + secrets.token_urlsafe(24))" > $@
+	@echo "wrote $@ (local dev secrets; real environment variables override it)"
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+
+run: $(STAMP) .gateway.local.env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	$(BIN)/python manage.py bootstrap_demo --url http://$(HOST):$(PORT)
+	$(BIN)/uvicorn gateway.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 30
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis
