@@ -4,14 +4,17 @@
 the gateway minus the time spent waiting for the upstream.
 """
 
+import asyncio
 import time
 import uuid
 from datetime import datetime, timezone
 
 from django.http import HttpResponse, HttpResponseBase
 
+from . import limits
 from .errors import GatewayError
 from .logwriter import LogRecord, writer
+from .usage import Usage
 
 # Upstream response headers never relayed: hop-by-hop, or recomputed for our body.
 DROP_RESPONSE_HEADERS = frozenset({
@@ -21,12 +24,14 @@ DROP_RESPONSE_HEADERS = frozenset({
 
 
 class Call:
-    __slots__ = ("request_id", "t0", "upstream_seconds", "record")
+    __slots__ = ("request_id", "t0", "upstream_seconds", "record", "parallel_scopes", "token_scopes")
 
     def __init__(self, method: str, endpoint: str, path: str) -> None:
         self.t0 = time.perf_counter()
         self.request_id = "req_" + uuid.uuid4().hex
         self.upstream_seconds = 0.0
+        self.parallel_scopes: list[str] = []  # limiter slots to release when the call ends
+        self.token_scopes: list[str] = []  # limiter scopes that count this call's tokens
         self.record = LogRecord(request_id=self.request_id, created_at=datetime.now(timezone.utc),
                                 method=method, endpoint=endpoint, path=path)
 
@@ -56,6 +61,11 @@ class Call:
         self.done(error.status)
         return self.headers(response)
 
+    def usage(self, found: Usage) -> None:
+        rec = self.record
+        rec.input_tokens, rec.output_tokens, rec.total_tokens = found.input_tokens, found.output_tokens, found.total_tokens
+        rec.cached_tokens, rec.reasoning_tokens = found.cached_tokens, found.reasoning_tokens
+
     def done(self, status: int) -> None:
         rec = self.record
         rec.status = status
@@ -63,6 +73,16 @@ class Call:
         if rec.overhead_ms is None:
             rec.overhead_ms = self.overhead_ms()
         writer.enqueue(rec)
+        if self.parallel_scopes or (self.token_scopes and rec.total_tokens):
+            asyncio.get_running_loop().create_task(self._settle(rec.total_tokens or 0))
+
+    async def _settle(self, tokens: int) -> None:
+        limiter = limits.limiter()
+        for scope in self.parallel_scopes:
+            await limiter.leave(scope)
+        if tokens:
+            for scope in self.token_scopes:
+                await limiter.add_tokens(scope, tokens)
 
 
 def copy_upstream_headers(upstream_headers, response: HttpResponseBase) -> None:

@@ -84,3 +84,8 @@ def no_deployment(model: str) -> GatewayError:
     return GatewayError(
         503, f"No enabled deployment is available for model '{model}'.", type="api_error", code="no_deployment_available"
     )
+
+
+def rate_limited(message: str, retry_after: int) -> GatewayError:
+    return GatewayError(429, message, type="rate_limit_error", code="rate_limit_exceeded",
+                        headers={"retry-after": str(retry_after)})

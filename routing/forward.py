@@ -1,26 +1,47 @@
-"""Forwarding one model call: pick deployments, apply the policy, call, relay, log.
+"""Forwarding one call: order deployments, apply the policy, call, retry/fail over, relay.
 
 The upstream receives the client's body, the `model` rewrite, and exactly the changes
 the deployment's policy lists (all recorded in the log row); when nothing changed the
-client's original bytes are forwarded. Failover to the next candidate happens only
-before anything has been sent to the client.
+client's original bytes are forwarded.
+
+Attempts (per group, up to `max_attempts`, cycling through the ordered candidates):
+connect errors, timeouts before the first byte and the group's retry statuses move on
+to the next attempt; other answers (2xx, 4xx) are final. Another deployment is tried at
+once; the same one again after a jittered backoff that honours `Retry-After`. Nothing is
+retried once a byte has reached the client. When a group has nothing left, its fallback
+groups are tried in order (each group at most once, so loops cannot happen).
 """
 
+import asyncio
 import random
+import time
+from dataclasses import dataclass
 
 import httpx
 import orjson
-from django.http import HttpResponse, StreamingHttpResponse
 
-from . import affinity, errors, health, providers, router, sse
-from .calls import Call, copy_upstream_headers
+from . import affinity, errors, health, limits, providers, respond, router
+from .breaker import breaker
+from .calls import Call
 from .policy import PolicyRejected, apply_policy
-from .relay import UpstreamFailure, open_upstream, read_frames
-from .snapshots import DeploymentSnap, GroupSnap
+from .relay import UpstreamFailure, open_upstream
+from .snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
 
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 FORWARDED_CLIENT_HEADERS = (("HTTP_OPENAI_BETA", "openai-beta"), ("HTTP_X_CLIENT_REQUEST_ID", "x-client-request-id"))
+MAX_RETRY_WAIT = 10.0  # never sleep longer than this before retrying the same deployment
 _rng = random.Random()
+
+
+@dataclass(slots=True)
+class Target:
+    """What to call on each candidate: a path relative to the API root, and the body."""
+    method: str
+    op_path: str
+    endpoint: str
+    query: str
+    raw: bytes | None
+    body: dict | None
+    stream: bool
 
 
 def upstream_headers(dep: DeploymentSnap, meta: dict, *, stream: bool, has_body: bool) -> dict[str, str]:
@@ -48,186 +69,266 @@ def prepare_body(dep: DeploymentSnap, raw: bytes, body: dict, *, endpoint: str, 
     return (raw if out is body else orjson.dumps(out)), changes
 
 
-def _attempt_entry(dep: DeploymentSnap, status: int | None, error: str, seconds: float) -> dict:
-    return {"deployment_id": dep.id, "deployment": dep.name, "status": status, "error": error,
-            "ms": round(seconds * 1000, 3)}
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
-def _note_served(call: Call, dep: DeploymentSnap) -> None:
-    rec = call.record
-    rec.deployment_id, rec.deployment_name, rec.provider = dep.id, dep.name, dep.provider
+def backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return retry_after
+    return min(4.0, 0.25 * 2 ** attempt) * (0.5 + _rng.random())
 
 
-async def model_call(call: Call, group: GroupSnap, raw: bytes, body: dict, *, op_path: str, endpoint: str,
-                     query: str, meta: dict):
-    """POST a model call (responses, chat, compact, input_tokens) through the group."""
+async def admit(call: Call, key: KeySnap) -> None:
+    """Client-key limits: rpm, tpm (checked now, counted after), max parallel."""
+    if key.id is None or not (key.rpm or key.tpm or key.max_parallel):
+        return
+    scope = f"key:{key.id}"
+    try:
+        if key.rpm or key.tpm:
+            await limits.limiter().hit(scope, key.rpm, key.tpm)
+            call.token_scopes.append(scope) if key.tpm else None
+        if key.max_parallel:
+            await limits.limiter().enter(scope, key.max_parallel)
+            call.parallel_scopes.append(scope)
+    except limits.Limited as exc:
+        raise errors.rate_limited(f"This API key is over its {exc.what} limit.", exc.retry_after) from None
+
+
+def groups_in_order(group: GroupSnap, snap: RouteSnapshot):
+    """The group, then its fallbacks depth-first, each at most once."""
+    seen, stack = set(), [group]
+    while stack:
+        g = stack.pop(0)
+        if g.name in seen:
+            continue
+        seen.add(g.name)
+        yield g
+        stack[0:0] = [snap.groups[n] for n in g.fallbacks if n in snap.groups and n not in seen]
+
+
+class Outcome:
+    """What the attempts of one group ended with, when they produced no final answer."""
+
+    def __init__(self) -> None:
+        self.failure: UpstreamFailure | None = None
+        self.response: tuple[int, httpx.Headers, bytes] | None = None  # last retryable upstream answer
+        self.limited: limits.Limited | None = None
+
+
+async def model_call(call: Call, key: KeySnap, group: GroupSnap, snap: RouteSnapshot, raw: bytes, body: dict, *,
+                     op_path: str, endpoint: str, query: str, meta: dict):
+    """POST a model call (responses, chat, compact, input_tokens) through the group and its fallbacks."""
     stream = body.get("stream") is True
     call.record.stream = stream
-    prefer = None
+    await admit(call, key)
+    prefer = await _preferred_deployment(body)
+    target = Target("POST", op_path, endpoint, query, raw, body, stream)
+    outcome = Outcome()
+    for g in groups_in_order(group, snap):
+        candidates = router.order_candidates(g, rng=_rng, inflight=health.stats.inflight, ttfb=health.stats.ttfb,
+                                             prefer=prefer)
+        owner = snap.deployments.get(prefer) if prefer is not None else None
+        if owner is not None:  # next best: another deployment on the same upstream resource
+            candidates.sort(key=lambda d: (d.id != owner.id, (d.provider, d.api_base) != (owner.provider, owner.api_base)))
+        if endpoint == "compact":
+            candidates = [d for d in candidates if d.supports_compact]
+            if not candidates and g is group:
+                raise errors.GatewayError(400, f"Model '{group.name}' has no deployment that supports "
+                                          "/v1/responses/compact.", code="unsupported_endpoint", param="model")
+        if g is not group:
+            call.record.served_group = g.name
+        answer = await attempt_group(call, g, candidates, target, meta, outcome)
+        if answer is not None:
+            return answer
+    return _give_up(call, group, outcome)
+
+
+async def _preferred_deployment(body: dict) -> int | None:
     prev = body.get("previous_response_id")
     if isinstance(prev, str) and prev:
-        prefer = await affinity.lookup(prev)
-    candidates = router.order_candidates(group, rng=_rng, inflight=health.stats.inflight,
-                                         ttfb=health.stats.ttfb, prefer=prefer)
-    if endpoint == "compact":
-        candidates = [d for d in candidates if d.supports_compact]
-    if not candidates:
-        raise errors.no_deployment(group.name)
-    return await _try_candidates(call, candidates[: group.max_attempts], raw, body, op_path=op_path,
-                                 endpoint=endpoint, query=query, meta=meta, stream=stream)
+        found = await affinity.lookup(prev)
+        if found is not None:
+            return found
+    for item_id in affinity.reasoning_ids(body):
+        found = await affinity.lookup(item_id)
+        if found is not None:
+            return found
+    return None
 
 
-async def _try_candidates(call: Call, candidates: list[DeploymentSnap], raw: bytes | None, body: dict | None, *,
-                          op_path: str, endpoint: str, query: str, meta: dict, stream: bool, method: str = "POST"):
+async def attempt_group(call: Call, group: GroupSnap, candidates: list[DeploymentSnap], target: Target, meta: dict,
+                        outcome: Outcome):
     rec = call.record
-    last: Exception | httpx.Response | None = None
-    for i, dep in enumerate(candidates):
-        is_last = i == len(candidates) - 1
-        content, changes = raw, []
-        if body is not None:
+    previous: DeploymentSnap | None = None
+    retry_after: float | None = None
+    for attempt in range(group.max_attempts):
+        dep = _next_usable(candidates, attempt)
+        if dep is None:
+            return None
+        if previous is not None and dep.id == previous.id:
+            wait = backoff(attempt - 1, retry_after)
+            if wait > MAX_RETRY_WAIT:
+                return None
+            await asyncio.sleep(wait)
+        previous, retry_after = dep, None
+        if dep.rpm or dep.tpm:
             try:
-                content, changes = prepare_body(dep, raw, body, endpoint=endpoint, stream=stream)
-            except PolicyRejected as exc:
-                raise errors.GatewayError(400, exc.message, code="unsupported_parameter", param=exc.param) from None
-        url = providers.get(dep.provider).url(dep, op_path, query)
-        headers = upstream_headers(dep, meta, stream=stream, has_body=content is not None)
-        health.stats.started(dep.id)
-        try:
-            sent = await open_upstream(dep, method, url, headers, content, stream=stream)
-        except UpstreamFailure as failure:
-            health.stats.finished(dep.id)
-            call.upstream_seconds += 0  # time lost to a failed attempt is the upstream's, not ours
-            rec.attempts.append(_attempt_entry(dep, None, failure.kind, 0.0))
-            last = failure
+                await limits.limiter().hit(f"dep:{dep.id}", dep.rpm, dep.tpm)
+            except limits.Limited as exc:
+                outcome.limited = exc
+                rec.attempts.append(_attempt_entry(dep, None, "deployment_rate_limited", 0.0))
+                candidates = [c for c in candidates if c.id != dep.id]
+                continue
+        if not breaker.begin(dep.id):
             continue
-        call.upstream_seconds += sent.seconds
-        response = sent.response
-        rec.attempts.append(_attempt_entry(dep, response.status_code, "", sent.seconds))
-        if response.status_code in RETRYABLE_STATUS and not is_last:
-            health.stats.finished(dep.id)
-            await response.aclose()
-            last = response
-            continue
-        health.stats.observe_ttfb(dep.id, sent.seconds)
-        _note_served(call, dep)
-        rec.policy_changes = changes
-        rec.upstream_status = response.status_code
-        rec.upstream_request_id = response.headers.get("x-request-id", "") or response.headers.get("apim-request-id", "")
-        if stream and response.status_code < 300 and "text/event-stream" in response.headers.get("content-type", ""):
-            return _stream_response(call, dep, response, endpoint=endpoint)
-        try:
-            return await _plain_response(call, response, endpoint=endpoint, dep=dep)
-        finally:
-            health.stats.finished(dep.id)
-    if isinstance(last, UpstreamFailure):
-        rec.error_type = last.kind
-        raise (errors.upstream_timeout if last.timeout else errors.upstream_unreachable)(last.detail)
-    raise errors.no_deployment(rec.group_name)
+        answer = await _attempt(call, group, dep, target, meta, outcome)
+        if answer is _STRIPPED:
+            answer = await _attempt(call, group, dep, target, meta, outcome)
+        if answer is not None:
+            return answer
+        if outcome.response is not None:
+            retry_after = retry_after_seconds(outcome.response[1])
+    return None
 
 
-async def _plain_response(call: Call, response: httpx.Response, *, endpoint: str, dep: DeploymentSnap):
-    content = await response.aread()
+def _next_usable(candidates: list[DeploymentSnap], attempt: int) -> DeploymentSnap | None:
+    usable = [d for d in candidates if breaker.usable(d.id)]
+    return usable[attempt % len(usable)] if usable else None
+
+
+_STRIPPED = object()  # sentinel: encrypted reasoning was removed, call the same deployment again
+
+
+def _undecryptable_reasoning(target: Target, response: httpx.Response) -> bool:
+    """Encrypted reasoning from another resource is refused with a 400 (or 404 "item not found")."""
+    if response.status_code not in (400, 404) or target.body is None:
+        return False
+    if not affinity.has_encrypted_reasoning(target.body):
+        return False
+    text = response.content[:2000].lower()
+    return b"encrypted" in text or b"decrypt" in text or (b"item with id" in text and b"not found" in text)
+
+
+async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Target, meta: dict, outcome: Outcome):
     rec = call.record
-    out = HttpResponse(content, status=response.status_code,
-                       content_type=response.headers.get("content-type", "application/json"))
-    copy_upstream_headers(response.headers, out)
-    out["content-length"] = str(len(content))
-    rec.bytes_out = len(content)
-    if content[:1] == b"{":
+    content, changes = target.raw, []
+    if target.body is not None:
         try:
-            payload = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            payload = None
-        if isinstance(payload, dict):
-            _record_payload(rec, payload, response.status_code, endpoint, dep)
-    call.done(response.status_code)
-    return call.headers(out)
-
-
-def _record_payload(rec, payload: dict, status: int, endpoint: str, dep: DeploymentSnap) -> None:
-    from .usage import from_payload
-
-    found = from_payload(payload)
-    if found is not None:
-        _set_usage(rec, found)
-    if status >= 400:
-        err = payload.get("error")
-        if isinstance(err, dict):
-            rec.error_type = str(err.get("code") or err.get("type") or "upstream_error")[:100]
-            rec.error_message = str(err.get("message") or "")
-    elif isinstance(payload.get("id"), str):
-        rec.response_id = payload["id"]
-        if endpoint in ("responses", "responses.get", "responses.cancel") and payload.get("object") == "response":
-            affinity.remember(payload["id"], dep.id)
-            rec.remember_response = True
-
-
-def _set_usage(rec, found) -> None:
-    rec.input_tokens, rec.output_tokens, rec.total_tokens = found.input_tokens, found.output_tokens, found.total_tokens
-    rec.cached_tokens, rec.reasoning_tokens = found.cached_tokens, found.reasoning_tokens
-
-
-def _stream_response(call: Call, dep: DeploymentSnap, response: httpx.Response, *, endpoint: str):
-    out = StreamingHttpResponse(_pump(call, dep, response, endpoint=endpoint), status=response.status_code,
-                                content_type=response.headers.get("content-type", "text/event-stream"))
-    copy_upstream_headers(response.headers, out)
-    out["cache-control"] = "no-cache"
-    out["x-accel-buffering"] = "no"
-    return call.headers(out)
-
-
-async def _pump(call: Call, dep: DeploymentSnap, response: httpx.Response, *, endpoint: str):
-    rec = call.record
-    tap = sse.SseTap()
-    status = response.status_code
+            content, changes = prepare_body(dep, target.raw, target.body, endpoint=target.endpoint,
+                                            stream=target.stream)
+        except PolicyRejected as exc:
+            raise errors.GatewayError(400, exc.message, code="unsupported_parameter", param=exc.param) from None
+    url = providers.get(dep.provider).url(dep, target.op_path, target.query)
+    headers = upstream_headers(dep, meta, stream=target.stream, has_body=content is not None)
+    health.stats.started(dep.id)
+    started = time.perf_counter()
     try:
-        try:
-            async for frames in read_frames(response, tap, dep.idle_timeout):
-                if not rec.bytes_out:
-                    rec.ttfb_ms = call.elapsed_ms()
-                rec.bytes_out += len(frames)
-                yield frames
-            if not tap.finished:
-                raise UpstreamFailure("stream_truncated", "the upstream ended the stream before its final event")
-        except UpstreamFailure as failure:
-            rec.error_type, rec.error_message = failure.kind, failure.detail
-            tail = stream_error_frames(tap, endpoint, failure)
-            rec.bytes_out += len(tail)
-            yield tail
-    except BaseException:  # client went away: Django cancels us (CancelledError) or closes us (GeneratorExit)
-        rec.client_disconnected = True
-        rec.error_type = rec.error_type or "client_disconnected"
-        rec.error_message = rec.error_message or f"client disconnected after {rec.bytes_out} bytes"
-        raise
-    finally:
+        sent = await open_upstream(dep, target.method, url, headers, content, stream=target.stream)
+    except UpstreamFailure as failure:
+        health.stats.finished(dep.id)
+        call.upstream_seconds += time.perf_counter() - started
+        rec.attempts.append(_attempt_entry(dep, None, failure.kind, time.perf_counter() - started))
+        _failed(group, dep, failure.kind)
+        outcome.failure, outcome.response = failure, None
+        return None
+    call.upstream_seconds += sent.seconds
+    response = sent.response
+    status = response.status_code
+    rec.attempts.append(_attempt_entry(dep, status, "", sent.seconds))
+    if status in group.retry_on:
+        health.stats.finished(dep.id)
+        wait = retry_after_seconds(response.headers)
+        _failed(group, dep, f"HTTP {status}", retry_after=wait if status == 429 else None)
+        outcome.response, outcome.failure = (status, response.headers, response.content), None
+        await response.aclose()
+        return None
+    if _undecryptable_reasoning(target, response):
         await response.aclose()
         health.stats.finished(dep.id)
-        if tap.usage is not None:
-            _set_usage(rec, tap.usage)
-        if tap.response_id:
-            rec.response_id = tap.response_id
-            if endpoint == "responses" and tap.response_id.startswith("resp"):
-                affinity.remember(tap.response_id, dep.id)
-                rec.remember_response = True
-        if tap.error and not rec.error_type:
-            rec.error_type, rec.error_message = "upstream_stream_error", tap.error
-        call.done(499 if rec.client_disconnected else status)
+        target.body = affinity.without_encrypted_reasoning(target.body)
+        target.raw = orjson.dumps(target.body)
+        rec.policy_changes = [{"action": "drop", "path": "input[type=reasoning].encrypted_content",
+                               "reason": "reasoning_not_decryptable_by_deployment"}]
+        rec.attempts[-1]["error"] = "encrypted_reasoning_refused; retrying without it"
+        return _STRIPPED
+    if status < 500:
+        breaker.success(dep.id)
+    health.stats.observe_ttfb(dep.id, sent.seconds)
+    rec.deployment_id, rec.deployment_name, rec.provider = dep.id, dep.name, dep.provider
+    rec.policy_changes = rec.policy_changes + changes
+    rec.upstream_status = status
+    rec.upstream_request_id = response.headers.get("x-request-id", "") or response.headers.get("apim-request-id", "")
+    if dep.tpm:
+        call.token_scopes.append(f"dep:{dep.id}")
+    if target.stream and status < 300 and "text/event-stream" in response.headers.get("content-type", ""):
+        return respond.stream(call, dep, response, endpoint=target.endpoint,
+                              on_end=lambda d, failure: _failed(group, d, failure.kind) if failure else None)
+    try:
+        return await respond.plain(call, response, endpoint=target.endpoint, dep=dep)
+    finally:
+        health.stats.finished(dep.id)
 
 
-def stream_error_frames(tap: sse.SseTap, endpoint: str, failure: UpstreamFailure) -> bytes:
-    """A well-formed end for a stream whose upstream failed after the first byte."""
-    error = {"type": "api_error", "code": failure.kind, "message": f"Upstream stream failed: {failure.detail}",
-             "param": None}
-    if endpoint == "chat":
-        return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
-    seq = tap.events
-    frames = sse.frame("error", {"type": "error", "sequence_number": seq, "code": failure.kind,
-                                 "message": error["message"], "param": None, "error": error})
-    if tap.response_id:
-        frames += sse.frame("response.failed", {
-            "type": "response.failed", "sequence_number": seq + 1,
-            "response": {"id": tap.response_id, "object": "response", "status": "failed", "model": tap.model,
-                         "error": {"code": "server_error", "message": error["message"]}, "output": [],
-                         "usage": None},
-        })
-    return frames
+def _failed(group: GroupSnap, dep: DeploymentSnap, error: str, retry_after: float | None = None) -> None:
+    breaker.failure(dep.id, error, threshold=group.cooldown_failures, window=group.cooldown_window,
+                    cooldown=group.cooldown_seconds, retry_after=retry_after)
+
+
+def _attempt_entry(dep: DeploymentSnap, status: int | None, error: str, seconds: float) -> dict:
+    return {"deployment_id": dep.id, "deployment": dep.name, "group": dep.group_name, "status": status,
+            "error": error, "ms": round(seconds * 1000, 3)}
+
+
+def _give_up(call: Call, group: GroupSnap, outcome: Outcome):
+    """Every attempt of every group failed: pass the last upstream answer through, or explain."""
+    rec = call.record
+    if outcome.response is not None:
+        from django.http import HttpResponse
+
+        from .calls import copy_upstream_headers
+
+        status, headers, content = outcome.response
+        out = HttpResponse(content, status=status, content_type=headers.get("content-type", "application/json"))
+        copy_upstream_headers(headers, out)
+        rec.upstream_status = status
+        rec.error_type = rec.error_type or f"upstream_{status}"
+        rec.error_message = rec.error_message or content[:500].decode("utf-8", "replace")
+        call.done(status)
+        return call.headers(out)
+    if outcome.failure is not None:
+        rec.error_type = outcome.failure.kind
+        make = errors.upstream_timeout if outcome.failure.timeout else errors.upstream_unreachable
+        raise make(outcome.failure.detail)
+    if outcome.limited is not None:
+        raise errors.rate_limited(f"Every deployment of model '{group.name}' is at its rate limit.",
+                                  outcome.limited.retry_after)
+    raise errors.no_deployment(group.name)
+
+
+async def call_deployment(call: Call, dep: DeploymentSnap, snap: RouteSnapshot, target: Target, meta: dict):
+    """One deployment, no failover (calls on a stored response must reach its owner)."""
+    group = snap.groups.get(dep.group_name) or GroupSnap(id=0, name=dep.group_name, strategy="weighted",
+                                                         max_attempts=1, deployments=(dep,))
+    outcome = Outcome()
+    single = GroupSnap(id=group.id, name=group.name, strategy=group.strategy, max_attempts=1, deployments=(dep,),
+                       retry_on=frozenset(), cooldown_failures=group.cooldown_failures,
+                       cooldown_window=group.cooldown_window, cooldown_seconds=group.cooldown_seconds)
+    answer = await _attempt(call, single, dep, target, meta, outcome)
+    return answer if answer is not None else _give_up(call, group, outcome)

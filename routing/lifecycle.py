@@ -9,7 +9,7 @@ the gateway never saw is sent to the key's only deployment when there is exactly
 
 from . import affinity, errors
 from .calls import Call
-from .forward import _try_candidates
+from .forward import Target, call_deployment
 from .snapshots import DeploymentSnap, KeySnap, RouteSnapshot
 
 
@@ -35,5 +35,5 @@ async def response_call(call: Call, key: KeySnap, snap: RouteSnapshot, *, respon
     call.record.group_name = dep.group_name
     stream = method == "GET" and not suffix and "stream=true" in query
     call.record.stream = stream
-    return await _try_candidates(call, [dep], raw, None, op_path=f"responses/{response_id}{suffix}",
-                                 endpoint=call.record.endpoint, query=query, meta=meta, stream=stream, method=method)
+    target = Target(method, f"responses/{response_id}{suffix}", call.record.endpoint, query, raw, None, stream)
+    return await call_deployment(call, dep, snap, target, meta)

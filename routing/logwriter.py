@@ -47,6 +47,7 @@ class LogRecord:
     total_tokens: int | None = None
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+    served_group: str = ""
     policy_changes: list = dataclasses.field(default_factory=list)
     attempts: list = dataclasses.field(default_factory=list)
     response_id: str = ""
@@ -56,18 +57,24 @@ class LogRecord:
     client_disconnected: bool = False
     bytes_out: int = 0
     remember_response: bool = False  # write response_id → deployment affinity
+    reasoning_ids: list = dataclasses.field(default_factory=list)  # also remembered → deployment
 
 
 def _write(records: list[LogRecord]) -> None:
     from .models import RequestLog, ResponseAffinity
 
-    fields = {f.name for f in dataclasses.fields(LogRecord)} - {"remember_response"}
+    fields = {f.name for f in dataclasses.fields(LogRecord)} - {"remember_response", "reasoning_ids"}
     rows = [RequestLog(**{name: getattr(r, name) for name in fields}) for r in records]
     ttl = timedelta(seconds=settings.GATEWAY["RESPONSE_AFFINITY_TTL_SECONDS"])
     affinities = [
         ResponseAffinity(response_id=r.response_id, deployment_id=r.deployment_id, group_name=r.group_name,
                          created_at=r.created_at, expires_at=r.created_at + ttl)
         for r in records if r.remember_response and r.response_id and r.deployment_id
+    ]
+    affinities += [
+        ResponseAffinity(response_id=rid, deployment_id=r.deployment_id, group_name=r.group_name,
+                         created_at=r.created_at, expires_at=r.created_at + ttl)
+        for r in records if r.deployment_id for rid in r.reasoning_ids
     ]
     from django.db import transaction
 

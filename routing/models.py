@@ -29,8 +29,19 @@ class ModelGroup(models.Model):
     description = models.CharField(max_length=500, blank=True)
     strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.WEIGHTED)
     max_attempts = models.PositiveSmallIntegerField(
-        default=2, help_text="Deployments tried per request before giving up (failover happens only before the first byte)."
+        default=3, help_text="Upstream calls per request, across deployments, before giving up "
+        "(retries and failover happen only before the first byte reaches the client)."
     )
+    retry_on_status = models.CharField(
+        max_length=100, default="429,500,502,503,504",
+        help_text="Upstream statuses that move on to the next attempt (connect errors and timeouts "
+        "before the first byte always do).",
+    )
+    cooldown_failures = models.PositiveSmallIntegerField(
+        default=3, help_text="Failures within the window that put a deployment in cooldown.")
+    cooldown_window = models.FloatField(default=60.0, help_text="Seconds over which failures are counted.")
+    cooldown_seconds = models.FloatField(
+        default=30.0, help_text="How long a failing deployment is skipped before one probe request.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -40,6 +51,30 @@ class ModelGroup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        statuses = [s.strip() for s in self.retry_on_status.split(",") if s.strip()]
+        if not all(s.isdigit() and 400 <= int(s) <= 599 for s in statuses):
+            raise ValidationError({"retry_on_status": "Comma-separated HTTP statuses between 400 and 599."})
+
+
+class GroupFallback(models.Model):
+    """When every deployment of `group` is unavailable, try `fallback` (lowest position first)."""
+
+    group = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="fallback_links")
+    fallback = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["group", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["group", "fallback"], name="fallback_unique_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.fallback}"
+
+    def clean(self) -> None:
+        if self.group_id and self.group_id == self.fallback_id:
+            raise ValidationError({"fallback": "A group cannot fall back to itself."})
 
 
 class ParamPolicy(models.Model):
@@ -217,6 +252,8 @@ class RequestLog(models.Model):
     total_tokens = models.IntegerField(null=True, blank=True)
     cached_tokens = models.IntegerField(null=True, blank=True)
     reasoning_tokens = models.IntegerField(null=True, blank=True)
+    served_group = models.CharField(
+        max_length=200, blank=True, help_text="The fallback group that served it, when not the requested group.")
     policy_changes = models.JSONField(default=list, blank=True)
     attempts = models.JSONField(default=list, blank=True)
     response_id = models.CharField(max_length=200, blank=True, db_index=True)

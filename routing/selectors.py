@@ -55,14 +55,18 @@ def load_snapshot() -> RouteSnapshot:
     policies = {p.pk: p for p in ParamPolicy.objects.prefetch_related("rules")}
     groups: dict[str, GroupSnap] = {}
     deployments: dict[int, DeploymentSnap] = {}
-    for g in ModelGroup.objects.filter(enabled=True).prefetch_related("deployments"):
+    for g in ModelGroup.objects.filter(enabled=True).prefetch_related("deployments", "fallback_links__fallback"):
         deps = tuple(
             snap for d in g.deployments.all() if d.enabled and (snap := _deployment_snap(d, g.name, policies))
         )
         deployments.update((d.id, d) for d in deps)
         groups[g.name] = GroupSnap(id=g.pk, name=g.name, strategy=g.strategy,
                                    max_attempts=max(1, g.max_attempts), deployments=deps,
-                                   created=int(g.created_at.timestamp()))
+                                   created=int(g.created_at.timestamp()),
+                                   retry_on=frozenset(int(x) for x in g.retry_on_status.split(",") if x.strip().isdigit()),
+                                   cooldown_failures=max(1, g.cooldown_failures), cooldown_window=g.cooldown_window,
+                                   cooldown_seconds=g.cooldown_seconds,
+                                   fallbacks=tuple(link.fallback.name for link in g.fallback_links.all()))
     keys = {k.key_hash: key_snap(k) for k in ApiKey.objects.filter(is_active=True).prefetch_related("allowed_groups")}
     return RouteSnapshot(version=version, groups=groups, keys_by_hash=keys, deployments=deployments)
 

@@ -51,3 +51,55 @@ def demo_route_ensure() -> ModelGroup:
     group, _ = ModelGroup.objects.get_or_create(name="demo", defaults={"description": "Built-in mock provider"})
     Deployment.objects.get_or_create(group=group, name="mock", defaults={"provider": Provider.MOCK})
     return group
+
+
+# --- admin writes (appended; the admin classes stay declarative and call these) -------------------------------
+
+DEPLOYMENT_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    Provider.AZURE: ("api_base", "upstream_model"),
+    Provider.OPENAI_COMPATIBLE: ("api_base",),
+}
+
+
+def deployment_missing_fields(*, provider: str, api_base: str, upstream_model: str) -> dict[str, str]:
+    """What a provider kind needs before it can route anything: {field: message}, empty when complete.
+    Azure needs its resource URL and deployment name; a compatible server needs its URL;
+    OpenAI defaults to api.openai.com and the mock needs nothing."""
+    values = {"api_base": api_base, "upstream_model": upstream_model}
+    return {field: f"Required for provider '{provider}'."
+            for field in DEPLOYMENT_REQUIRED_FIELDS.get(provider, ()) if not (values[field] or "").strip()}
+
+
+@transaction.atomic
+def deployment_save(*, deployment: Deployment, new_api_key: str = "", clear_api_key: bool = False) -> Deployment:
+    """Create or update a deployment. The upstream key is write-only: a blank `new_api_key` keeps the stored
+    one, `clear_api_key` removes it. A NEW deployment without a policy gets its provider's preset
+    (Azure: azure-responses); an existing one keeps whatever ops chose, including none."""
+    if clear_api_key:
+        deployment.api_key = ""
+    elif new_api_key:
+        deployment.api_key = new_api_key  # the property setter encrypts
+    if deployment.pk is None and deployment.policy_id is None:
+        deployment.policy = default_policy_for(deployment.provider)
+    deployment.save()
+    return deployment
+
+
+def api_key_issue(*, key: ApiKey) -> str:
+    """Give an unsaved ApiKey (built by the admin form) a fresh secret and save it; returns the full key,
+    which exists only in this return value (the row keeps prefix + sha256, like `api_key_create`)."""
+    full, key.prefix, key.key_hash = keys_mod.generate()
+    key.save()
+    return full
+
+
+@transaction.atomic
+def api_keys_revoke(*, key_ids: list[int]) -> int:
+    """Deactivate keys one save at a time, so the post_save signal bumps the route version and every
+    gateway process drops them within seconds (a bulk .update() would bypass the signal)."""
+    revoked = 0
+    for key in ApiKey.objects.filter(pk__in=key_ids, is_active=True):
+        key.is_active = False
+        key.save(update_fields=["is_active"])
+        revoked += 1
+    return revoked

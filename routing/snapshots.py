@@ -41,6 +41,11 @@ class GroupSnap:
     max_attempts: int
     deployments: tuple[DeploymentSnap, ...]
     created: int = 0  # unix time, for /v1/models
+    retry_on: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    cooldown_failures: int = 3
+    cooldown_window: float = 60.0
+    cooldown_seconds: float = 30.0
+    fallbacks: tuple[str, ...] = ()  # group names, in order
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,14 @@ _INTERESTING = TERMINAL | {"response.created", "response.queued", "error"}
 
 
 class SseTap:
-    __slots__ = ("_carry", "events", "response_id", "model", "usage", "terminal", "error", "done")
+    __slots__ = ("_carry", "_interesting", "events", "response_id", "model", "usage", "terminal", "error", "done",
+                 "reasoning_ids")
 
-    def __init__(self) -> None:
+    def __init__(self, *, track_items: bool = False) -> None:
         self._carry = b""
+        # With track_items, finished output items are parsed too, to learn reasoning item ids.
+        self._interesting = _INTERESTING | {"response.output_item.done"} if track_items else _INTERESTING
+        self.reasoning_ids: list[str] = []
         self.events = 0
         self.response_id: str | None = None
         self.model: str | None = None
@@ -73,7 +77,7 @@ class SseTap:
         if frame.startswith(b"event:"):
             line_end = frame.find(b"\n")
             name = frame[6:line_end if line_end >= 0 else None].strip().decode("utf-8", "replace")
-            if name not in _INTERESTING:
+            if name not in self._interesting:
                 return
         data = _data_of(frame)
         if data is None:
@@ -98,6 +102,11 @@ class SseTap:
             self.model = response.get("model") or self.model
         elif kind is None and isinstance(payload.get("id"), str) and payload.get("id"):
             self.response_id = self.response_id or payload["id"]  # chat completion chunk id
+        if kind == "response.output_item.done":
+            item = payload.get("item")
+            if isinstance(item, dict) and item.get("type") == "reasoning" and isinstance(item.get("id"), str):
+                self.reasoning_ids.append(item["id"])
+            return
         found = usage_mod.from_payload(payload)
         if found is not None:
             self.usage = found

@@ -57,8 +57,8 @@ class ModelCallView(GatewayView):
             raw, body = json_body(request)
             group = await group_for(body, key, snap)
             call.record.group_name = group.name
-            return await forward.model_call(call, group, raw, body, op_path=self.op_path, endpoint=self.endpoint,
-                                            query=forwarded_query(request), meta=request.META)
+            return await forward.model_call(call, key, group, snap, raw, body, op_path=self.op_path,
+                                            endpoint=self.endpoint, query=forwarded_query(request), meta=request.META)
         return await self.handle(request, work)
 
 

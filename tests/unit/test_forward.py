@@ -2,7 +2,8 @@
 
 import orjson
 
-from routing.forward import prepare_body, stream_error_frames, upstream_headers
+from routing.forward import prepare_body, upstream_headers
+from routing.respond import stream_error_frames
 from routing.policy import compile_rule
 from routing.relay import UpstreamFailure
 from routing.snapshots import DeploymentSnap

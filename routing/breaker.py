@@ -1,0 +1,91 @@
+"""Per-deployment circuit breaker: skip a deployment that keeps failing, then probe it.
+
+healthy ──N failures within the window──▶ cooling ──cooldown over──▶ probing
+   ▲                                                                 │
+   └──────────── probe succeeds ◀────────────────────────────────────┘
+                 probe fails ──▶ cooling again
+
+A 429 with `Retry-After` cools the deployment for that long at once (it told us).
+While probing, exactly one request is let through (a probe that never reports back
+is given up after PROBE_TIMEOUT). The clock is injected; state is in-process, and
+`routing.shared` mirrors it through Redis when REDIS_URL is set.
+"""
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+PROBE_TIMEOUT = 60.0
+
+
+@dataclass(slots=True)
+class Health:
+    state: str = "healthy"  # healthy | cooling | probing
+    failures: deque = field(default_factory=deque)
+    cooled_until: float = 0.0
+    probe_started: float = 0.0
+    last_error: str = ""
+    last_error_at: float = 0.0
+
+
+class Breaker:
+    def __init__(self, clock=time.time) -> None:
+        self.clock = clock
+        self.health: dict[int, Health] = {}
+
+    def usable(self, dep_id: int) -> bool:
+        """May this deployment be tried now? (No side effects; see `begin`.)"""
+        h = self.health.get(dep_id)
+        if h is None or h.state == "healthy":
+            return True
+        now = self.clock()
+        if h.state == "cooling":
+            return now >= h.cooled_until
+        return now - h.probe_started > PROBE_TIMEOUT  # probing: one at a time
+
+    def begin(self, dep_id: int) -> bool:
+        """Claim the right to call the deployment; False if another probe is under way."""
+        h = self.health.get(dep_id)
+        if h is None or h.state == "healthy":
+            return True
+        if not self.usable(dep_id):
+            return False
+        h.state, h.probe_started = "probing", self.clock()
+        return True
+
+    def success(self, dep_id: int) -> None:
+        h = self.health.get(dep_id)
+        if h is not None and (h.state != "healthy" or h.failures):
+            h.state, h.cooled_until = "healthy", 0.0
+            h.failures.clear()
+
+    def failure(self, dep_id: int, error: str, *, threshold: int, window: float, cooldown: float,
+                retry_after: float | None = None) -> None:
+        now = self.clock()
+        h = self.health.setdefault(dep_id, Health())
+        h.last_error, h.last_error_at = error, now
+        h.failures.append(now)
+        while h.failures and h.failures[0] < now - window:
+            h.failures.popleft()
+        if retry_after is not None and retry_after > 0:
+            self._cool(h, max(h.cooled_until, now + retry_after))
+        elif h.state == "probing" or len(h.failures) >= threshold:
+            self._cool(h, now + cooldown)
+
+    @staticmethod
+    def _cool(h: Health, until: float) -> None:
+        h.state, h.cooled_until = "cooling", until
+        h.failures.clear()
+
+    def describe(self, dep_id: int) -> dict:
+        h = self.health.get(dep_id)
+        if h is None:
+            return {"state": "healthy", "last_error": "", "last_error_at": None, "cooled_until": None}
+        state = h.state
+        if state == "cooling" and self.clock() >= h.cooled_until:
+            state = "cooldown over (next request probes)"
+        return {"state": state, "last_error": h.last_error, "last_error_at": h.last_error_at or None,
+                "cooled_until": h.cooled_until if h.state == "cooling" else None}
+
+
+breaker = Breaker()

@@ -1,0 +1,81 @@
+"""Admin forms: input checks only. Saving goes through `routing.services`.
+
+- `DeploymentForm`: the upstream key is WRITE-ONLY. The encrypted column is not a form field.
+  `new_api_key` is a password input that never echoes a value back. Blank keeps the stored
+  key, and the "clear" box removes it. The services turn these into a `Deployment.api_key`
+  assignment (the property setter encrypts).
+- `PolicyRuleForm`: one policy rule per inline row, compiled with the gateway's own
+  `compile_rule`, so a rule the admin accepts is one the router can load.
+"""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from . import services
+from .models import Deployment, ParamPolicy, PolicyRule
+from .policy import compile_rule
+
+
+class DeploymentForm(forms.ModelForm):
+    new_api_key = forms.CharField(
+        label="Upstream API key", required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave blank to keep the current key",
+    )
+    clear_api_key = forms.BooleanField(
+        label="Clear key", required=False, help_text="Remove the stored key (for keyless compatible servers).",
+    )
+
+    class Meta:
+        model = Deployment
+        fields = "__all__"  # api_key_encrypted is editable=False, so it is never a form field
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_api_key") and data.get("clear_api_key"):
+            self.add_error("clear_api_key", "Enter a new key or clear the stored one, not both.")
+        current = {name: data.get(name) if name in self.fields else getattr(self.instance, name)
+                   for name in ("provider", "api_base", "upstream_model")}
+        for field, message in services.deployment_missing_fields(**current).items():
+            if field not in self.errors:  # an invalid URL is already reported; "required" would be noise
+                self.add_error(field if field in self.fields else None, message)
+        return data
+
+
+class ParamPolicyForm(forms.ModelForm):
+    class Meta:
+        model = ParamPolicy
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "extends" in self.fields and self.instance.pk:
+            self.fields["extends"].queryset = ParamPolicy.objects.exclude(pk=self.instance.pk)
+
+
+class PolicyRuleForm(forms.ModelForm):
+    class Meta:
+        model = PolicyRule
+        fields = ("position", "action", "path", "value", "target", "endpoint", "stream", "message", "enabled")
+        widgets = {
+            "path": forms.TextInput(attrs={"size": 28}),
+            "target": forms.TextInput(attrs={"size": 20}),
+            "value": forms.TextInput(attrs={"size": 16}),
+            "message": forms.TextInput(attrs={"size": 20}),
+        }
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        fields = {name: data.get(name) for name in self._meta.fields if name not in ("position", "enabled")}
+        fields.update({key: fields[key] or "" for key in ("path", "target", "message")})
+        try:
+            PolicyRule(**fields).clean()
+        except ValidationError:
+            return data  # the model's own field errors are reported by the ModelForm; don't say it twice
+        try:
+            compile_rule(fields.pop("action"), fields.pop("path"), **fields)
+        except ValueError as exc:
+            raise ValidationError(str(exc), code="invalid_rule") from exc
+        return data

@@ -1,0 +1,124 @@
+"""Turning an upstream response into the client's response (JSON or relayed SSE)."""
+
+import httpx
+import orjson
+from django.http import HttpResponse, StreamingHttpResponse
+
+from . import affinity, health, sse
+from .calls import Call, copy_upstream_headers
+from .relay import UpstreamFailure, read_frames
+from .snapshots import DeploymentSnap
+from .usage import from_payload
+
+# Endpoints whose successful answers are Response objects worth remembering (id → deployment).
+_REMEMBER = frozenset({"responses", "responses.get", "responses.cancel"})
+
+
+async def plain(call: Call, response: httpx.Response, *, endpoint: str, dep: DeploymentSnap) -> HttpResponse:
+    content = await response.aread()
+    rec = call.record
+    out = HttpResponse(content, status=response.status_code,
+                       content_type=response.headers.get("content-type", "application/json"))
+    copy_upstream_headers(response.headers, out)
+    out["content-length"] = str(len(content))
+    rec.bytes_out = len(content)
+    if content[:1] == b"{":
+        try:
+            payload = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            payload = None
+        if isinstance(payload, dict):
+            _record_payload(call, payload, response.status_code, endpoint, dep)
+    call.done(response.status_code)
+    return call.headers(out)
+
+
+def _record_payload(call: Call, payload: dict, status: int, endpoint: str, dep: DeploymentSnap) -> None:
+    rec = call.record
+    found = from_payload(payload)
+    if found is not None:
+        call.usage(found)
+    if status >= 400:
+        err = payload.get("error")
+        if isinstance(err, dict):
+            rec.error_type = str(err.get("code") or err.get("type") or "upstream_error")[:100]
+            rec.error_message = str(err.get("message") or "")
+    elif isinstance(payload.get("id"), str):
+        rec.response_id = payload["id"]
+        if endpoint in _REMEMBER and payload.get("object") == "response":
+            affinity.remember(payload["id"], dep.id)
+            rec.remember_response = True
+        rec.reasoning_ids = affinity.remember_reasoning(payload.get("output"), dep.id)
+
+
+def stream(call: Call, dep: DeploymentSnap, response: httpx.Response, *, endpoint: str, on_end) -> StreamingHttpResponse:
+    out = StreamingHttpResponse(_pump(call, dep, response, endpoint=endpoint, on_end=on_end),
+                                status=response.status_code,
+                                content_type=response.headers.get("content-type", "text/event-stream"))
+    copy_upstream_headers(response.headers, out)
+    out["cache-control"] = "no-cache"
+    out["x-accel-buffering"] = "no"
+    return call.headers(out)
+
+
+async def _pump(call: Call, dep: DeploymentSnap, response: httpx.Response, *, endpoint: str, on_end):
+    rec = call.record
+    tap = sse.SseTap(track_items=endpoint == "responses")
+    failure: UpstreamFailure | None = None
+    try:
+        try:
+            async for frames in read_frames(response, tap, dep.idle_timeout):
+                if not rec.bytes_out:
+                    rec.ttfb_ms = call.elapsed_ms()
+                rec.bytes_out += len(frames)
+                yield frames
+            if not tap.finished:
+                raise UpstreamFailure("stream_truncated", "the upstream ended the stream before its final event")
+        except UpstreamFailure as exc:
+            failure = exc
+            rec.error_type, rec.error_message = exc.kind, exc.detail
+            tail = stream_error_frames(tap, endpoint, exc)
+            rec.bytes_out += len(tail)
+            yield tail
+    except BaseException:  # client went away: Django cancels us (CancelledError) or closes us (GeneratorExit)
+        rec.client_disconnected = True
+        rec.error_type = rec.error_type or "client_disconnected"
+        rec.error_message = rec.error_message or f"client disconnected after {rec.bytes_out} bytes"
+        raise
+    finally:
+        await response.aclose()
+        health.stats.finished(dep.id)
+        if tap.usage is not None:
+            call.usage(tap.usage)
+        if tap.response_id:
+            rec.response_id = tap.response_id
+            if endpoint == "responses" and tap.response_id.startswith("resp"):
+                affinity.remember(tap.response_id, dep.id)
+                rec.remember_response = True
+        if tap.reasoning_ids:
+            rec.reasoning_ids = affinity.remember_reasoning(
+                [{"type": "reasoning", "id": i} for i in tap.reasoning_ids], dep.id)
+        if tap.error and not rec.error_type:
+            rec.error_type, rec.error_message = "upstream_stream_error", tap.error
+        on_end(dep, failure)
+        call.done(499 if rec.client_disconnected else response.status_code)
+
+
+def stream_error_frames(tap: sse.SseTap, endpoint: str, failure: UpstreamFailure) -> bytes:
+    """A well-formed end for a stream whose upstream failed after the first byte."""
+    error = {"type": "api_error", "code": failure.kind, "message": f"Upstream stream failed: {failure.detail}",
+             "param": None}
+    if endpoint == "chat":
+        return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+    seq = tap.events
+    frames = sse.frame("error", {"type": "error", "sequence_number": seq, "code": failure.kind,
+                                 "message": error["message"], "param": None, "error": error})
+    if tap.response_id:
+        frames += sse.frame("response.failed", {
+            "type": "response.failed", "sequence_number": seq + 1,
+            "response": {"id": tap.response_id, "object": "response", "status": "failed", "model": tap.model,
+                         "error": {"code": "server_error", "message": error["message"]}, "output": [],
+                         "usage": None},
+        })
+    return frames
+

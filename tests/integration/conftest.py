@@ -1,0 +1,202 @@
+"""Fixtures for integration tests: the real gateway server, fake upstreams, route factories.
+
+- `gateway_server` (session): one uvicorn subprocess serving gateway.asgi against the
+  pytest-django test database (see server.py). `gateway` (per test) is its base URL and
+  pulls in `transactional_db`: rows must be committed to be visible to the server (and
+  the server's RequestLog rows to us). pytest-django empties the tables after each
+  such test, which also removes the migration-seeded "azure-responses" preset and the
+  RouteVersion row; `gateway` recreates the row with a fresh, ever-growing version so
+  the server never mistakes this test's routes for the previous test's (a version that
+  restarted at 1 after the flush could equal the one the server already has).
+- `fake_azure`, `fake_azure_b` (servers per session, reset per test): FakeUpstream in
+  Azure mode knowing the deployments "gpt-5.5-prod" and "gpt-5.5-canary".
+- `azure_route(fake, ...)` creates a ModelGroup (unique name = the public model) and an
+  Azure deployment pointing at `fake` with the "azure-responses" preset policy,
+  `make_key(*groups)` a client key, `sdk(key)` an OpenAI SDK client for the gateway,
+  `wait_for_log(request_id)` polls for the request's RequestLog row.
+- When a test fails, the server output written during it is attached to the report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+import openai
+import pytest
+
+from routing.models import ApiKey, Deployment, ModelGroup, ParamPolicy, RequestLog, RouteVersion
+from routing.services import api_key_create, presets_ensure
+from tests.fakes.upstream import FakeUpstream
+from tests.integration.server import (
+    CANARY_MODEL, MASTER_KEY, UPSTREAM_KEY, UPSTREAM_MODEL, GatewayServer, server_database_url, unique,
+)
+
+_DEFAULT = object()
+
+
+# ------------------------------------------------------------------------------------------ server
+
+
+@pytest.fixture(scope="session")
+def gateway_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    with django_db_blocker.unblock():
+        database_url = server_database_url()
+    server = GatewayServer(database_url=database_url, workdir=tmp_path_factory.mktemp("gateway"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _fresh_route_version() -> None:
+    RouteVersion.objects.update_or_create(pk=1, defaults={"version": time.time_ns() // 1000})
+
+
+@pytest.fixture
+def gateway(request, gateway_server, transactional_db) -> str:
+    """Base URL of the running gateway (no trailing slash)."""
+    assert gateway_server.running, "the gateway server died:\n" + gateway_server.log_since(0)
+    request.node._gateway_log = (gateway_server, gateway_server.log_offset())
+    _fresh_route_version()
+    return gateway_server.url
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and hasattr(item, "_gateway_log"):
+        server, offset = item._gateway_log
+        report.sections.append(("gateway server output", server.log_since(offset) or "(nothing)"))
+    return report
+
+
+@pytest.fixture
+def master_key() -> str:
+    return MASTER_KEY
+
+
+# ------------------------------------------------------------------------------------------ upstreams
+
+
+def _start_fake() -> FakeUpstream:
+    return FakeUpstream("azure", api_key=UPSTREAM_KEY, deployments=(UPSTREAM_MODEL, CANARY_MODEL)).start()
+
+
+@pytest.fixture(scope="session")
+def _fake_azure_server():
+    fake = _start_fake()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def _fake_azure_b_server():
+    fake = _start_fake()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_azure(_fake_azure_server) -> FakeUpstream:
+    _fake_azure_server.reset()
+    yield _fake_azure_server
+    _fake_azure_server.reset()  # e.g. no hang_seconds left for the next test
+
+
+@pytest.fixture
+def fake_azure_b(_fake_azure_b_server) -> FakeUpstream:
+    _fake_azure_b_server.reset()
+    yield _fake_azure_b_server
+    _fake_azure_b_server.reset()
+
+
+# ------------------------------------------------------------------------------------------ factories
+
+
+@pytest.fixture
+def azure_route(gateway):
+    """make(fake, *, group=None, ...) -> Deployment (its `.group.name` is the public model).
+
+    `group` may be an existing ModelGroup or a name (default: a unique one); `base` overrides
+    the api_base (default: the fake's URL); `policy` defaults to the azure-responses preset."""
+
+    def make(fake: FakeUpstream | None, *, group: ModelGroup | str | None = None, name: str | None = None,
+             upstream_model: str = UPSTREAM_MODEL, api_version: str = "", api_key: str = UPSTREAM_KEY,
+             policy: ParamPolicy | None | object = _DEFAULT, max_attempts: int = 2, strategy: str = "weighted",
+             base: str | None = None, **fields) -> Deployment:
+        if not isinstance(group, ModelGroup):
+            group = ModelGroup.objects.create(name=group or unique("azure-gpt"), max_attempts=max_attempts,
+                                              strategy=strategy)
+        dep = Deployment(group=group, name=name or unique("dep"), provider="azure",
+                         api_base=base if base is not None else fake.url, upstream_model=upstream_model,
+                         api_version=api_version,
+                         policy=presets_ensure()["azure-responses"] if policy is _DEFAULT else policy, **fields)
+        dep.api_key = api_key
+        dep.save()
+        return dep
+
+    return make
+
+
+@dataclass
+class ClientKey:
+    row: ApiKey
+    secret: str
+
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+
+@pytest.fixture
+def make_key(gateway):
+    """make(*groups, name=None) -> ClientKey; no groups means every group."""
+
+    def make(*groups: ModelGroup, name: str | None = None, **fields) -> ClientKey:
+        row, secret = api_key_create(name=name or unique("key"), allowed_groups=list(groups), **fields)
+        return ClientKey(row, secret)
+
+    return make
+
+
+@pytest.fixture
+def sdk(gateway):
+    """sdk(key) -> openai.OpenAI talking to the gateway (no SDK retries: every request is visible)."""
+    clients: list[openai.OpenAI] = []
+
+    def make(key: ClientKey | str, **kwargs) -> openai.OpenAI:
+        secret = key.secret if isinstance(key, ClientKey) else key
+        client = openai.OpenAI(base_url=gateway + "/v1", api_key=secret, max_retries=0, timeout=20, **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def http(gateway):
+    """A plain httpx client for the gateway (for what the SDK hides: raw bytes, bad input)."""
+    with httpx.Client(base_url=gateway, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def wait_for_log(gateway):
+    """wait(request_id, timeout=5) -> RequestLog, polling until the server has written the row."""
+
+    def wait(request_id: str, timeout: float = 5.0) -> RequestLog:
+        assert request_id, "no x-gateway-request-id"
+        deadline = time.monotonic() + timeout
+        while True:
+            row = RequestLog.objects.filter(request_id=request_id).first()
+            if row is not None:
+                return row
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no RequestLog row for {request_id} after {timeout}s")
+            time.sleep(0.03)
+
+    return wait
+
