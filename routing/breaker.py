@@ -26,12 +26,14 @@ class Health:
     probe_started: float = 0.0
     last_error: str = ""
     last_error_at: float = 0.0
+    changed_at: float = 0.0  # when state last changed (newest wins when merging shared state)
 
 
 class Breaker:
     def __init__(self, clock=time.time) -> None:
         self.clock = clock
         self.health: dict[int, Health] = {}
+        self.on_change = None  # called with (dep_id, Health) when a state changes (shared_health)
 
     def usable(self, dep_id: int) -> bool:
         """May this deployment be tried now? (No side effects; see `begin`.)"""
@@ -56,8 +58,11 @@ class Breaker:
     def success(self, dep_id: int) -> None:
         h = self.health.get(dep_id)
         if h is not None and (h.state != "healthy" or h.failures):
+            changed = h.state != "healthy"
             h.state, h.cooled_until = "healthy", 0.0
             h.failures.clear()
+            if changed:
+                self._changed(dep_id, h)
 
     def failure(self, dep_id: int, error: str, *, threshold: int, window: float, cooldown: float,
                 retry_after: float | None = None) -> None:
@@ -68,14 +73,29 @@ class Breaker:
         while h.failures and h.failures[0] < now - window:
             h.failures.popleft()
         if retry_after is not None and retry_after > 0:
-            self._cool(h, max(h.cooled_until, now + retry_after))
+            self._cool(dep_id, h, max(h.cooled_until, now + retry_after))
         elif h.state == "probing" or len(h.failures) >= threshold:
-            self._cool(h, now + cooldown)
+            self._cool(dep_id, h, now + cooldown)
 
-    @staticmethod
-    def _cool(h: Health, until: float) -> None:
+    def _cool(self, dep_id: int, h: Health, until: float) -> None:
         h.state, h.cooled_until = "cooling", until
         h.failures.clear()
+        self._changed(dep_id, h)
+
+    def _changed(self, dep_id: int, h: Health) -> None:
+        h.changed_at = self.clock()
+        if self.on_change is not None:
+            self.on_change(dep_id, h)
+
+    def adopt(self, dep_id: int, *, state: str, cooled_until: float, last_error: str, last_error_at: float,
+              changed_at: float) -> None:
+        """Merge a state another process published, if it is newer than ours."""
+        h = self.health.setdefault(dep_id, Health())
+        if changed_at > h.changed_at:
+            h.state = "cooling" if state == "cooling" else "healthy"
+            h.cooled_until, h.changed_at = cooled_until, changed_at
+            h.last_error, h.last_error_at = last_error or h.last_error, last_error_at or h.last_error_at
+            h.failures.clear()
 
     def describe(self, dep_id: int) -> dict:
         h = self.health.get(dep_id)

@@ -118,17 +118,22 @@ async def open_upstream(dep, method: str, url: str, headers: dict[str, str], con
     return Sent(response, loop.time() - started)
 
 
-async def read_frames(response: httpx.Response, tap: SseTap, idle_timeout: float):
-    """Yield complete SSE frames as they arrive; raises UpstreamFailure on idle timeout
-    or a broken connection. The caller owns closing `response`."""
+async def read_frames(response: httpx.Response, tap: SseTap, idle_timeout: float, deadline: float | None = None):
+    """Yield complete SSE frames as they arrive; raises UpstreamFailure on idle timeout,
+    the total deadline (loop time) or a broken connection. The caller closes `response`."""
+    loop = asyncio.get_running_loop()
     chunks = response.aiter_raw()
     while True:
+        wait = idle_timeout if deadline is None else min(idle_timeout, deadline - loop.time())
         try:
-            async with asyncio.timeout(idle_timeout):
+            async with asyncio.timeout(max(wait, 0.0)):
                 chunk = await anext(chunks)
         except StopAsyncIteration:
             break
         except TimeoutError:
+            if deadline is not None and loop.time() >= deadline - 0.001:
+                raise UpstreamFailure("total_timeout", "the stream ran past the deployment's total timeout",
+                                      timeout=True) from None
             raise UpstreamFailure("idle_timeout", f"no stream event for {idle_timeout:g}s", timeout=True) from None
         except httpx.HTTPError as exc:
             failure = classify(exc)

@@ -1,5 +1,7 @@
 """Turning an upstream response into the client's response (JSON or relayed SSE)."""
 
+import asyncio
+
 import httpx
 import orjson
 from django.http import HttpResponse, StreamingHttpResponse
@@ -65,9 +67,10 @@ async def _pump(call: Call, dep: DeploymentSnap, response: httpx.Response, *, en
     rec = call.record
     tap = sse.SseTap(track_items=endpoint == "responses")
     failure: UpstreamFailure | None = None
+    deadline = asyncio.get_running_loop().time() + dep.total_timeout - call.upstream_seconds
     try:
         try:
-            async for frames in read_frames(response, tap, dep.idle_timeout):
+            async for frames in read_frames(response, tap, dep.idle_timeout, deadline):
                 if not rec.bytes_out:
                     rec.ttfb_ms = call.elapsed_ms()
                 rec.bytes_out += len(frames)

@@ -16,7 +16,7 @@ import time
 
 from django.conf import settings
 
-from . import dbthread, selectors
+from . import dbthread, selectors, shared_health
 from .snapshots import RouteSnapshot
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class RouteTable:
                     self._stale = True
                     await self.reload()
                     log.info("route table reloaded (version %s)", self.snapshot.version)
+                await shared_health.pull(self.snapshot.deployments)
             except Exception:  # keep serving the last good snapshot; try again next tick
                 log.exception("route table refresh failed")
 
