@@ -82,7 +82,8 @@ def upstream_timeout(detail: str) -> GatewayError:
 
 def no_deployment(model: str) -> GatewayError:
     return GatewayError(
-        503, f"No enabled deployment is available for model '{model}'.", type="api_error", code="no_deployment_available"
+        503, f"No deployment of model '{model}' is available right now (none enabled, or all cooling down "
+        "after failures).", type="api_error", code="no_deployment_available"
     )
 
 

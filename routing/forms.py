@@ -16,6 +16,13 @@ from .models import Deployment, ParamPolicy, PolicyRule
 from .policy import compile_rule
 
 
+class HttpsURLField(forms.URLField):
+    """Upstreams are HTTPS unless ops type the scheme (Django 6's default, opted into now)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(assume_scheme="https", **kwargs)
+
+
 class DeploymentForm(forms.ModelForm):
     new_api_key = forms.CharField(
         label="Upstream API key", required=False,
@@ -29,6 +36,7 @@ class DeploymentForm(forms.ModelForm):
     class Meta:
         model = Deployment
         fields = "__all__"  # api_key_encrypted is editable=False, so it is never a form field
+        field_classes = {"api_base": HttpsURLField}
 
     def clean(self):
         data = super().clean()

@@ -103,7 +103,8 @@ async def admit(call: Call, key: KeySnap) -> None:
     try:
         if key.rpm or key.tpm:
             await limits.limiter().hit(scope, key.rpm, key.tpm)
-            call.token_scopes.append(scope) if key.tpm else None
+            if key.tpm:
+                call.token_scopes.append(scope)
         if key.max_parallel:
             await limits.limiter().enter(scope, key.max_parallel)
             call.parallel_scopes.append(scope)
