@@ -242,6 +242,9 @@ async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Ta
     started = time.perf_counter()
     try:
         sent = await open_upstream(dep, target.method, url, headers, content, stream=target.stream)
+    except asyncio.CancelledError:
+        health.stats.finished(dep.id)
+        raise
     except UpstreamFailure as failure:
         health.stats.finished(dep.id)
         call.upstream_seconds += time.perf_counter() - started

@@ -6,8 +6,8 @@ and swaps in a freshly loaded snapshot when it moved, so an admin save or an
 `import_routes` run in another process is live everywhere within that bound. In-flight
 requests keep the snapshot object they started with.
 
-A lookup miss (unknown model, unknown key) triggers an immediate version check, rate
-limited, so a route or key created a moment ago works on its first request.
+A lookup miss (unknown model) triggers an immediate version check, so a route created a
+moment ago works on its first request.
 """
 
 import asyncio
@@ -28,7 +28,8 @@ class RouteTable:
         self._stale = False
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task | None = None
-        self._last_check = 0.0
+        self._miss_lock: asyncio.Lock | None = None
+        self._last_miss_check = 0.0
 
     def mark_stale(self) -> None:
         self._stale = True
@@ -46,20 +47,27 @@ class RouteTable:
             if self.snapshot is None or self._stale:
                 self._stale = False
                 self.snapshot = await dbthread.run(selectors.load_snapshot)
-                self._last_check = time.monotonic()
             self._ensure_refresher()
             return self.snapshot
 
-    async def refresh_if_changed(self, *, min_interval: float = 0.25) -> RouteSnapshot:
-        """Called on a lookup miss: reload now if the shared version moved."""
+    async def refresh_if_changed(self) -> RouteSnapshot:
+        """Called on a lookup miss: reload now if the shared version moved.
+
+        Only a check that started after this request arrived can have seen a route
+        committed just before it, so each miss waits for such a check; concurrent misses
+        share one (at most one version query is in flight)."""
+        arrived = time.monotonic()
         snap = await self.get()
-        if time.monotonic() - self._last_check < min_interval:
-            return snap
-        self._last_check = time.monotonic()
-        if await dbthread.run(selectors.route_version) != snap.version:
-            self._stale = True
-            return await self.reload()
-        return snap
+        if self._miss_lock is None:
+            self._miss_lock = asyncio.Lock()
+        async with self._miss_lock:
+            if self._last_miss_check >= arrived:
+                return self.snapshot
+            self._last_miss_check = time.monotonic()
+            if await dbthread.run(selectors.route_version) != snap.version:
+                self._stale = True
+                return await self.reload()
+        return self.snapshot
 
     def _ensure_refresher(self) -> None:
         if self._task is None or self._task.done():
@@ -71,7 +79,6 @@ class RouteTable:
             await asyncio.sleep(interval)
             try:
                 version = await dbthread.run(selectors.route_version)
-                self._last_check = time.monotonic()
                 if self._stale or self.snapshot is None or version != self.snapshot.version:
                     self._stale = True
                     await self.reload()

@@ -7,6 +7,7 @@ thread on every request) and DRF's content negotiation must be disabled here any
 these bodies, which are forwarded as bytes. See README "Design decisions".
 """
 
+import asyncio
 import logging
 
 import orjson
@@ -41,6 +42,12 @@ class GatewayView(View):
             return await work(call, key, snap)
         except GatewayError as exc:
             return call.fail(exc)
+        except asyncio.CancelledError:  # the client went away before the response started
+            rec = call.record
+            rec.client_disconnected, rec.error_type = True, "client_disconnected"
+            rec.error_message = "client disconnected before the response started"
+            call.done(499)
+            raise
         except Exception:
             log.exception("internal error on %s %s (%s)", request.method, request.path, call.request_id)
             return call.fail(GatewayError(500, "The gateway failed to handle this request; it has been logged "
