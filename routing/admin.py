@@ -17,12 +17,17 @@ from the small route tables, and any value can still be passed in the URL (?grou
 import json
 
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import Count, Q
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from . import services
-from .forms import DeploymentForm, ParamPolicyForm, PolicyRuleForm
-from .models import ApiKey, Deployment, ModelGroup, ParamPolicy, PolicyRule, RequestLog, ResponseAffinity
+from .forms import DeploymentForm, FallbackFormSet, ParamPolicyForm, PolicyRuleForm
+from .health_view import deployment_health
+from .models import (ApiKey, Deployment, GroupFallback, ModelGroup, ParamPolicy, PolicyRule, RequestLog,
+                     ResponseAffinity)
 
 admin.site.site_header = "LLM Gateway"
 admin.site.site_title = "LLM Gateway admin"
@@ -73,13 +78,27 @@ class DeploymentInline(DeploymentKeyFields, admin.StackedInline):
               ("weight", "priority", "rpm", "tpm"), "policy")
 
 
+class FallbackInline(admin.TabularInline):
+    model = GroupFallback
+    fk_name = "group"
+    formset = FallbackFormSet
+    fields = ("position", "fallback")
+    extra = 0
+    verbose_name = "fallback group"
+    verbose_name_plural = "Fallback groups (tried in order when every deployment of this group is unavailable)"
+
+
 @admin.register(ModelGroup)
 class ModelGroupAdmin(SecretLookupsRefused, admin.ModelAdmin):
     list_display = ("name", "strategy", "deployment_counts", "enabled", "updated_at")
     list_filter = ("enabled", "strategy")
     search_fields = ("name",)
-    fields = ("name", "description", ("strategy", "max_attempts"), "enabled")
-    inlines = (DeploymentInline,)
+    fieldsets = (
+        (None, {"fields": ("name", "description", "strategy", "enabled")}),
+        ("Retries and cooldown", {"fields": (("max_attempts", "retry_on_status"),
+                                             ("cooldown_failures", "cooldown_window", "cooldown_seconds"))}),
+    )
+    inlines = (DeploymentInline, FallbackInline)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -106,24 +125,36 @@ class ModelGroupAdmin(SecretLookupsRefused, admin.ModelAdmin):
 @admin.register(Deployment)
 class DeploymentAdmin(SecretLookupsRefused, DeploymentKeyFields, admin.ModelAdmin):
     list_display = ("name", "group", "provider", "api_base", "upstream_model", "api_version", "stored_key",
-                    "weight", "priority", "enabled")
+                    "weight", "priority", "enabled", "health")
     list_filter = ("provider", "enabled", "group")
     list_select_related = ("group",)
     search_fields = ("name", "upstream_model", "api_base")
-    readonly_fields = ("stored_key", "created_at", "updated_at")
+    readonly_fields = ("stored_key", "created_at", "updated_at", "health_detail")
     fieldsets = (
-        (None, {"fields": ("group", "name", "provider", "enabled")}),
+        (None, {"fields": ("group", "name", "provider", "enabled", "health_detail")}),
         ("Upstream", {"fields": ("api_base", "upstream_model", "api_version", *KEY_FIELDS)}),
         ("Balancing and limits", {"fields": (("weight", "priority"), ("rpm", "tpm"))}),
         ("Request policy", {"fields": ("policy", "supports_compact"),
                             "description": "New Azure deployments without a policy get the azure-responses preset."}),
-        ("Timeouts (seconds)", {"classes": ("collapse",),
-                                "fields": (("connect_timeout", "first_byte_timeout"), ("idle_timeout", "total_timeout"))}),
-        ("History", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
+        ("Timeouts (seconds)", {"classes": ("collapse",), "fields": (("connect_timeout", "first_byte_timeout"),
+                                                                     ("idle_timeout", "total_timeout"))}),
+        ("Timestamps", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
 
     def save_model(self, request, obj, form, change):
         self.save_deployment_form(form)
+
+    @admin.display(description="Health")
+    def health(self, obj: Deployment) -> str:
+        return deployment_health(obj.pk)["state"]
+
+    @admin.display(description="Health")
+    def health_detail(self, obj: Deployment) -> str:
+        if obj.pk is None:
+            return "—"
+        h = deployment_health(obj.pk)
+        return format_html("{}<br>last error: {} {}<br>cooled down until: {}", h["state"], h["last_error"] or "—",
+                           h["last_error_at"] or "", h["cooled_until"] or "—")
 
 
 # --- policies --------------------------------------------------------------------------------------------------
@@ -136,7 +167,7 @@ class PolicyRuleInline(admin.TabularInline):
 
 
 @admin.register(ParamPolicy)
-class ParamPolicyAdmin(admin.ModelAdmin):
+class ParamPolicyAdmin(SecretLookupsRefused, admin.ModelAdmin):
     form = ParamPolicyForm
     list_display = ("name", "extends", "builtin", "rule_count", "used_by", "updated_at")
     list_filter = ("builtin",)
@@ -197,8 +228,8 @@ class ApiKeyAdmin(SecretLookupsRefused, admin.ModelAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         full = services.api_key_issue(key=obj)
-        self.message_user(request, f"Copy the key for '{obj.name}' now; it is not stored and will not be shown "
-                                   f"again: {full}", messages.SUCCESS)
+        self.message_user(request, format_html("Copy the key for “{}” now. It is not stored and will not be shown "
+                                               "again: <code>{}</code>", obj.name, full), messages.SUCCESS)
 
     @admin.action(description="Revoke selected keys", permissions=("change",))
     def revoke(self, request, queryset):
@@ -209,10 +240,13 @@ class ApiKeyAdmin(SecretLookupsRefused, admin.ModelAdmin):
 # --- audit (read-only) -----------------------------------------------------------------------------------------
 
 def choice_filter(field: str, title: str, choices) -> type[admin.SimpleListFilter]:
-    """A filter on a plain column whose choices come from `choices()`, not from the (big) filtered table."""
+    """A filter on a plain column whose choices come from `choices()`, not from the (big) filtered table.
+    A value from the URL that is not a current choice (a deleted group) is offered too, so it still applies."""
 
     def lookups(self, request, model_admin):
-        return [(value, label) for value, label in choices()]
+        listed = list(choices())
+        current = self.value()
+        return listed + [(current, current)] if current is not None and current not in dict(listed) else listed
 
     def queryset(self, request, queryset):
         return queryset.filter(**{field: self.value()}) if self.value() is not None else queryset
@@ -247,7 +281,33 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset.filter(status=int(value)) if value.isdigit() else queryset
 
 
+class EstimatedCountPaginator(Paginator):
+    """An unfiltered COUNT(*) over millions of log rows takes seconds on PostgreSQL. Above ESTIMATE_ABOVE rows,
+    the unfiltered changelist uses the planner's estimate (pg_class.reltuples, kept fresh by autovacuum). Filtered
+    lists, other databases and small tables get the exact count."""
+
+    ESTIMATE_ABOVE = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        connection = connections[self.object_list.db] if query is not None else None
+        if connection is not None and connection.vendor == "postgresql" and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                               [self.object_list.model._meta.db_table])
+                row = cursor.fetchone()
+            if row and row[0] > self.ESTIMATE_ABOVE:
+                return row[0]
+        return super().count
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """For tables the gateway writes and nobody edits; they grow big, so no full counts."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
     def has_add_permission(self, request):
         return False
 
@@ -277,7 +337,7 @@ class RequestLogAdmin(ReadOnlyAdmin):
     search_fields = ("=request_id", "=response_id")  # exact: uses the indexes, unlike icontains
     search_help_text = "Exact request id or response id."
     date_hierarchy = "created_at"
-    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per choice over the whole log
     list_per_page = 50
     fieldsets = (
         ("Request", {"fields": ("request_id", "created_at", ("method", "endpoint", "stream"), "path",
@@ -305,4 +365,3 @@ class RequestLogAdmin(ReadOnlyAdmin):
 class ResponseAffinityAdmin(ReadOnlyAdmin):
     list_display = ("response_id", "deployment_id", "group_name", "created_at", "expires_at")
     search_fields = ("=response_id",)
-    show_full_result_count = False

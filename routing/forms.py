@@ -12,15 +12,19 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from . import services
-from .models import Deployment, ParamPolicy, PolicyRule
+from .models import Deployment, GroupFallback, ParamPolicy, PolicyRule
 from .policy import compile_rule
 
 
-class HttpsURLField(forms.URLField):
-    """Upstreams are HTTPS unless ops type the scheme (Django 6's default, opted into now)."""
+class HttpsURLField(forms.CharField):
+    """Upstreams are HTTPS unless ops type the scheme; single-label hosts (`http://vllm:8000/v1`)
+    are allowed (the model field's validator checks the rest)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(assume_scheme="https", **kwargs)
+    def to_python(self, value):
+        value = super().to_python(value).strip()
+        if value and "://" not in value:
+            value = "https://" + value
+        return value
 
 
 class DeploymentForm(forms.ModelForm):
@@ -37,6 +41,7 @@ class DeploymentForm(forms.ModelForm):
         model = Deployment
         fields = "__all__"  # api_key_encrypted is editable=False, so it is never a form field
         field_classes = {"api_base": HttpsURLField}
+        labels = {"api_base": "API base URL", "api_version": "API version", "rpm": "RPM limit", "tpm": "TPM limit"}
 
     def clean(self):
         data = super().clean()
@@ -62,6 +67,8 @@ class ParamPolicyForm(forms.ModelForm):
 
 
 class PolicyRuleForm(forms.ModelForm):
+    RULE_FIELDS = ("action", "path", "value", "target", "endpoint", "stream", "message")
+
     class Meta:
         model = PolicyRule
         fields = ("position", "action", "path", "value", "target", "endpoint", "stream", "message", "enabled")
@@ -76,7 +83,7 @@ class PolicyRuleForm(forms.ModelForm):
         data = super().clean()
         if self.errors:
             return data
-        fields = {name: data.get(name) for name in self._meta.fields if name not in ("position", "enabled")}
+        fields = {name: data.get(name) for name in self.RULE_FIELDS}
         fields.update({key: fields[key] or "" for key in ("path", "target", "message")})
         try:
             PolicyRule(**fields).clean()
@@ -87,3 +94,27 @@ class PolicyRuleForm(forms.ModelForm):
         except ValueError as exc:
             raise ValidationError(str(exc), code="invalid_rule") from exc
         return data
+
+
+class FallbackFormSet(forms.BaseInlineFormSet):
+    """Fallback groups must not lead back to the group (directly or through other groups)."""
+
+    def clean(self):
+        super().clean()
+        group = self.instance
+        if group.pk is None:
+            return
+        chosen = [f.cleaned_data["fallback"] for f in self.forms
+                  if f.cleaned_data.get("fallback") and not f.cleaned_data.get("DELETE")]
+        edges: dict[int, set[int]] = {}
+        for link in GroupFallback.objects.exclude(group=group):
+            edges.setdefault(link.group_id, set()).add(link.fallback_id)
+        edges[group.pk] = {g.pk for g in chosen}
+        stack, seen = list(edges[group.pk]), set()
+        while stack:
+            node = stack.pop()
+            if node == group.pk:
+                raise ValidationError("These fallbacks would lead back to this group (a loop).")
+            if node not in seen:
+                seen.add(node)
+                stack.extend(edges.get(node, ()))

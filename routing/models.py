@@ -4,6 +4,8 @@ The hot path never touches these: `selectors.load_snapshot()` turns them into fr
 snapshots (routing/snapshots.py) that requests read from memory.
 """
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -157,12 +159,26 @@ class PolicyRule(models.Model):
             raise ValidationError({"path": "Empty segment in dotted path."})
 
 
+def validate_upstream_url(value: str) -> None:
+    """http(s)://host[:port][/path]. Single-label hosts are fine (`http://vllm:8000/v1`,
+    a Docker or Kubernetes service name), which Django's URLValidator refuses."""
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValidationError("Enter an http:// or https:// URL, e.g. https://RESOURCE.openai.azure.com")
+    try:
+        parts.port
+    except ValueError:
+        raise ValidationError("The port is not a number.") from None
+
+
 class Deployment(models.Model):
     group = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="deployments")
     name = models.CharField(max_length=200, help_text="Label for logs and the admin.")
     provider = models.CharField(max_length=30, choices=Provider.choices, default=Provider.AZURE)
-    api_base = models.URLField(
-        max_length=500, blank=True,
+    api_base = models.CharField(
+        max_length=500, blank=True, validators=[validate_upstream_url],
         help_text="Azure: https://RESOURCE.openai.azure.com · OpenAI: https://api.openai.com/v1 · compatible: http://host:8000/v1",
     )
     upstream_model = models.CharField(
@@ -203,7 +219,12 @@ class Deployment(models.Model):
 
     @property
     def api_key_hint(self) -> str:
-        return crypto.mask(self.api_key) if self.api_key_encrypted else "—"
+        if not self.api_key_encrypted:
+            return "—"
+        try:
+            return crypto.mask(self.api_key)
+        except ValueError:
+            return "(cannot decrypt: GATEWAY_ENCRYPTION_KEY changed?)"
 
 
 class ApiKey(models.Model):

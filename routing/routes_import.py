@@ -93,7 +93,8 @@ def parse_routes(text: str, *, environ: Mapping[str, str]) -> tuple[list[Route],
         route, entry_notes = _parse_entry(index, entry, environ)
         notes += entry_notes
         if (route.group, route.name) in seen:
-            raise RoutesFileError(f"model_list[{index}]: same deployment as model_list[{seen[route.group, route.name]}] "
+            first = seen[route.group, route.name]
+            raise RoutesFileError(f"model_list[{index}]: same deployment as model_list[{first}] "
                                   f"('{route.name}' in '{route.group}'); give one a distinct model_info.id.")
         seen[route.group, route.name] = index
         routes.append(route)
@@ -134,7 +135,8 @@ def _parse_entry(index: int, entry, environ: Mapping[str, str]) -> tuple[Route, 
             value = environ[name]
         return (value or "").strip()
 
-    api_base = text("api_base").rstrip("/")
+    api_base, api_version = text("api_base").rstrip("/"), text("api_version")
+    api_key = text("api_key") if "api_key" in params else None
     host = (urlsplit(api_base).hostname or "").lower()
     provider = PREFIXES[prefix]
     if provider == Provider.OPENAI and host not in OPENAI_HOSTS:
@@ -158,9 +160,8 @@ def _parse_entry(index: int, entry, environ: Mapping[str, str]) -> tuple[Route, 
         except ValueError as exc:
             fail(f"additional_drop_params: {exc}")
     name = str(info.get("id") or f"{provider}:{upstream_model}@{host or 'api.openai.com'}")[:NAME_MAX]
-    api_key = text("api_key") if "api_key" in params else None
     route = Route(index=index, group=group.strip(), name=name, provider=provider, upstream_model=upstream_model,
-                  api_base=api_base, api_version=text("api_version"), api_key=api_key, ints=tuple(ints),
+                  api_base=api_base, api_version=api_version, api_key=api_key, ints=tuple(ints),
                   drop_params=tuple(dict.fromkeys(p.strip() for p in drops)))
     ignored = sorted(set(params) - KNOWN_PARAMS)
     return route, [f"{where}: ignored litellm_params {', '.join(ignored)}."] if ignored else []
