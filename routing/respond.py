@@ -24,6 +24,7 @@ async def plain(call: Call, response: httpx.Response, *, endpoint: str, dep: Dep
     copy_upstream_headers(response.headers, out)
     out["content-length"] = str(len(content))
     rec.bytes_out = len(content)
+    rec.ttfb_ms = call.elapsed_ms()  # the whole answer goes out at once
     if content[:1] == b"{":
         try:
             payload = orjson.loads(content)
