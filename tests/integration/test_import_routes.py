@@ -197,7 +197,7 @@ def test_missing_file_is_a_command_error(db, tmp_path):
         call_command("import_routes", str(tmp_path / "nope.yaml"))
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_command_line_run_in_a_subprocess(tmp_path):
     from tests.integration.server import server_database_url
 
