@@ -64,9 +64,12 @@ ASGI_APPLICATION = "gateway.asgi.application"
 (BASE_DIR / "var").mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'gateway.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the server's log writer and readers (admin, tests) work side by side.
+    # WAL lets the server's log writer and readers (admin, tests) work side by side;
+    # IMMEDIATE transactions wait for the write lock (busy timeout) instead of failing with
+    # "database is locked" when a read-then-write block meets a log-writer commit.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20}
+        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20,
+         "transaction_mode": "IMMEDIATE"}
     )
     # A file, not ":memory:", so integration tests can share it with a server process.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}

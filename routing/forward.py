@@ -129,7 +129,7 @@ class Outcome:
 
     def __init__(self) -> None:
         self.failure: UpstreamFailure | None = None
-        self.response: tuple[int, httpx.Headers, bytes] | None = None  # last retryable upstream answer
+        self.response: tuple[int, httpx.Headers, bytes, DeploymentSnap] | None = None  # last retryable answer
         self.limited: limits.Limited | None = None
 
 
@@ -260,7 +260,7 @@ async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Ta
         health.stats.finished(dep.id)
         wait = retry_after_seconds(response.headers)
         _failed(group, dep, f"HTTP {status}", retry_after=wait if status == 429 else None)
-        outcome.response, outcome.failure = (status, response.headers, response.content), None
+        outcome.response, outcome.failure = (status, response.headers, response.content, dep), None
         await response.aclose()
         return None
     if _undecryptable_reasoning(target, response):
@@ -308,10 +308,11 @@ def _give_up(call: Call, group: GroupSnap, outcome: Outcome):
 
         from .calls import copy_upstream_headers
 
-        status, headers, content = outcome.response
+        status, headers, content, dep = outcome.response
         out = HttpResponse(content, status=status, content_type=headers.get("content-type", "application/json"))
         copy_upstream_headers(headers, out)
-        rec.upstream_status = status
+        rec.deployment_id, rec.deployment_name, rec.provider = dep.id, dep.name, dep.provider
+        rec.upstream_status, rec.bytes_out = status, len(content)
         rec.error_type = rec.error_type or f"upstream_{status}"
         rec.error_message = rec.error_message or content[:500].decode("utf-8", "replace")
         call.done(status)
