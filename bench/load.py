@@ -132,13 +132,20 @@ class _Conn(asyncio.Protocol):
     def send(self, request: bytes) -> asyncio.Future:
         self.fut = asyncio.get_running_loop().create_future()
         self.t0, self.first, self.events, self.tail, self.opened = time.perf_counter(), None, [], b"", False
+        self.reported = None
         self.transport.write(request)
         return self.fut
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"x-gateway-overhead-ms":  # the gateway's own measure of its time
+            self.reported = float(value) / 1000
+
     def on_headers_complete(self) -> None:
         self.opened = True
-        self.stats.open_now += 1
-        self.stats.peak_open = max(self.stats.peak_open, self.stats.open_now)
+        st = self.stats
+        st.open_now += 1
+        if st.open_now > st.peak_open:
+            st.peak_open, st.peak_at = st.open_now, time.perf_counter()
 
     def on_body(self, data: bytes) -> None:
         now = self.now
@@ -157,10 +164,11 @@ class _Conn(asyncio.Protocol):
 
 class _Stats:
     def __init__(self) -> None:
-        self.lat, self.ttfb, self.gaps, self.events = [], [], [], []
+        self.lat, self.ttfb, self.gaps, self.events, self.reported = [], [], [], [], []
         self.ok = self.sent = 0
         self.errors: dict[str, int] = {}
         self.open_now = self.peak_open = 0
+        self.peak_at = 0.0
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -200,6 +208,8 @@ async def _worker(host, port, request, stats: _Stats, deadline: float, count: in
             stats.lat.append(end - conn.t0)
             if conn.first is not None:
                 stats.ttfb.append(conn.first - conn.t0)
+            if conn.reported is not None:
+                stats.reported.append(conn.reported)
             ev = conn.events
             stats.events.append(len(ev))
             stats.gaps.extend(b - a for a, b in zip(ev, ev[1:]))
@@ -228,10 +238,12 @@ async def run_client(url: str, body: bytes, headers: dict[str, str], *, concurre
         "tool": "asyncio", "concurrency": concurrency, "duration_s": round(wall, 3),
         "sent": stats.sent, "completed": stats.ok, "errors": sum(stats.errors.values()),
         "errors_by_kind": stats.errors, "rps": round(stats.ok / wall, 1), "peak_open": stats.peak_open,
+        "peak_open_at_s": round(stats.peak_at - t0, 3) if stats.peak_open else None,
         "latency_ms": summary_ms(stats.lat), "ttfb_ms": summary_ms(stats.ttfb),
         "events_per_stream": round(sum(stats.events) / len(stats.events), 2) if stats.events else 0,
         "gap_ms": summary_ms(gaps),
         "gaps_same_read": round(sum(1 for g in gaps if g == 0) / len(gaps), 4) if gaps else None,
+        "gateway_reported_overhead_ms": summary_ms(stats.reported) if stats.reported else None,
     }
 
 

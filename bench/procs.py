@@ -30,6 +30,16 @@ def raise_fd_limit(want: int = 65536) -> int:
     return target
 
 
+def _die_with_parent() -> None:
+    """preexec: the child gets SIGTERM if the orchestrator dies (even by SIGKILL); survives taskset's exec."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class Procs:
     """Children started pinned to a core; all of them are stopped by `stop_all()`."""
 
@@ -42,8 +52,8 @@ class Procs:
         if cpu is not None:
             cmd = ["taskset", "-c", cpu] + cmd  # taskset execs: the pid is the program's own
         log = open(self.log_dir / f"{name}.log", "ab")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                start_new_session=True)  # Ctrl-C reaches us; we stop them in order
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True,
+                                preexec_fn=_die_with_parent)  # Ctrl-C reaches us only; we stop them in order
         log.close()
         self.children.append((name, proc))
         return proc
@@ -103,6 +113,18 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def core_jiffies() -> dict[str, tuple[int, int]]:
+    """Per core (busy, total) jiffies from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as fh:
+        for line in fh:
+            if line.startswith("cpu") and line[3:4].isdigit():
+                name, *vals = line.split()
+                nums = [int(v) for v in vals[:8]]
+                out[name] = (sum(nums) - nums[3] - nums[4], sum(nums))
+    return out
+
+
 def reset_peak_rss(pid: int) -> bool:
     """Writing 5 to clear_refs resets VmHWM (Linux >= 4.0, needs ptrace rights)."""
     try:
@@ -125,6 +147,7 @@ class Sampler:
     def __enter__(self) -> "Sampler":
         self.t0 = time.monotonic()
         self.cpu0 = {n: cpu_seconds(p) for n, p in self.pids.items()}
+        self.cores0 = core_jiffies()
         self._thread.start()
         return self
 
@@ -144,6 +167,11 @@ class Sampler:
         for name, pid in self.pids.items():
             c0, c1 = self.cpu0[name], cpu_seconds(pid)
             self.cpu_pct[name] = round((c1 - c0) / wall * 100, 1) if c0 is not None and c1 is not None else None
+        cores1 = core_jiffies()
+        self.core_busy_pct = {c: round((cores1[c][0] - b0) / max(1, cores1[c][1] - t0) * 100, 1)
+                              for c, (b0, t0) in self.cores0.items() if c in cores1}
 
     def summary(self) -> dict:
-        return {"cpu_pct": self.cpu_pct, "max_rss_mb": {n: round(v / 1024, 1) for n, v in self.max_rss_kb.items()}}
+        """cpu_pct: of our processes; core_busy_pct: of each core, by anyone (shows foreign load on core 1)."""
+        return {"cpu_pct": self.cpu_pct, "core_busy_pct": self.core_busy_pct,
+                "max_rss_mb": {n: round(v / 1024, 1) for n, v in self.max_rss_kb.items()}}

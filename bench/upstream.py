@@ -1,14 +1,15 @@
 """A fast fake Azure OpenAI upstream for benchmarks: raw asyncio Protocol + httptools on uvloop.
 
-    python -m bench.upstream --port 9100 --deltas 20 --delay-ms 0
+    python -m bench.upstream --port 9100 --deltas 20 --delay-ms 0 --latency-ms 0
 
 Serves the v1 Azure paths (`POST /openai/v1/responses`, `/openai/v1/chat/completions`;
 the same without the `/openai` prefix also works) with the content of the built-in mock
 provider (routing.providers.mock): JSON with Content-Length, or SSE (`"stream": true`)
 with chunked transfer, one chunk per event and `--delay-ms` between events. Keep-alive.
+`--latency-ms` holds every answer (JSON or the first event) back that long.
 
 Per-request overrides go in the body, since the gateway forwards it as it is:
-`"metadata": {"bench_deltas": "50", "bench_delay_ms": "100"}`.
+`"metadata": {"bench_deltas": "50", "bench_delay_ms": "100", "bench_latency_ms": "0"}`.
 
 Encoded bytes are cached per (path, request body), so a request costs a dict lookup, a
 bytes.replace giving each response a fresh `resp_…` id, and one write. Auth is not checked.
@@ -27,7 +28,7 @@ import orjson
 _ids = itertools.count(1)
 _CACHE: dict[tuple[bytes, bytes], "Reply"] = {}
 _CACHE_LIMIT = 512
-DEFAULTS = {"deltas": 20, "delay_ms": 0.0}
+DEFAULTS = {"deltas": 20, "delay_ms": 0.0, "latency_ms": 0.0}
 
 
 def _mock():
@@ -46,11 +47,12 @@ def _mock():
 class Reply:
     """Pre-encoded response: `head` + either one `body` (JSON) or a list of SSE `frames`."""
 
-    __slots__ = ("head", "body", "frames", "delay", "rid", "rid_frames")
+    __slots__ = ("head", "body", "frames", "delay", "wait", "rid", "rid_frames")
 
     def __init__(self, head: bytes, body: bytes = b"", frames: list[bytes] | None = None,
                  delay: float = 0.0, rid: bytes = b"") -> None:
         self.head, self.body, self.frames, self.delay, self.rid = head, body, frames, delay, rid
+        self.wait = 0.0  # seconds before the answer starts
         self.rid_frames = [i for i, f in enumerate(frames or ()) if rid and rid in f]
 
     def fresh_id(self) -> bytes:
@@ -109,6 +111,11 @@ def reply_for(path: bytes, raw: bytes) -> Reply:
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.clear()
         reply = _CACHE[key] = build(path, raw)
+        try:
+            meta = orjson.loads(raw).get("metadata") or {}
+            reply.wait = float(meta.get("bench_latency_ms", DEFAULTS["latency_ms"])) / 1000
+        except Exception:
+            reply.wait = DEFAULTS["latency_ms"] / 1000
     return reply
 
 
@@ -157,35 +164,34 @@ class Server(asyncio.Protocol):
         else:
             reply = reply_for(self.url, b"".join(self.body))
             if reply.frames is None:
-                body = reply.body
-                if reply.rid:
-                    body = body.replace(reply.rid, reply.fresh_id())
-                self.transport.write(reply.head + body)
+                parts = [reply.head + (reply.body.replace(reply.rid, reply.fresh_id()) if reply.rid else reply.body)]
             else:
                 frames = reply.frames
                 if reply.rid_frames:
                     frames, new = list(frames), reply.fresh_id()
                     for i in reply.rid_frames:
                         frames[i] = frames[i].replace(reply.rid, new)
-                if not reply.delay:
-                    self.transport.write(reply.head + b"".join(map(_chunk, frames)) + b"0\r\n\r\n")
-                else:  # one request at a time per connection: stop reading until the stream ends
-                    self.transport.pause_reading()
-                    self.task = asyncio.get_running_loop().create_task(self._stream(reply.head, frames, reply.delay,
-                                                                                    keep))
-                    return
+                if reply.delay:
+                    parts = [reply.head + _chunk(frames[0])] + [_chunk(f) for f in frames[1:]] + [b"0\r\n\r\n"]
+                else:
+                    parts = [reply.head + b"".join(map(_chunk, frames)) + b"0\r\n\r\n"]
+            if reply.wait or len(parts) > 1:  # one request at a time per connection: stop reading meanwhile
+                self.transport.pause_reading()
+                self.task = asyncio.get_running_loop().create_task(self._paced(parts, reply.wait, reply.delay, keep))
+                return
+            self.transport.write(parts[0])
         if not keep:
             self.transport.close()
 
-    async def _stream(self, head: bytes, frames: list[bytes], delay: float, keep: bool) -> None:
-        write = self.transport.write
-        write(head + _chunk(frames[0]))
-        for f in frames[1:]:
-            await asyncio.sleep(delay)
+    async def _paced(self, parts: list[bytes], wait: float, delay: float, keep: bool) -> None:
+        if wait:
+            await asyncio.sleep(wait)
+        for i, part in enumerate(parts):
+            if i and delay and i < len(parts) - 1:
+                await asyncio.sleep(delay)
             if self.closed:
                 return
-            write(_chunk(f))
-        write(b"0\r\n\r\n")
+            self.transport.write(part)
         self.task = None
         if keep:
             self.transport.resume_reading()
@@ -207,8 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=9100)
     ap.add_argument("--deltas", type=int, default=20, help="output_text deltas per reply (default 20)")
     ap.add_argument("--delay-ms", type=float, default=0.0, help="pause between SSE events (default 0)")
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="wait before each answer starts (default 0)")
     args = ap.parse_args(argv)
-    DEFAULTS.update(deltas=args.deltas, delay_ms=args.delay_ms)
+    DEFAULTS.update(deltas=args.deltas, delay_ms=args.delay_ms, latency_ms=args.latency_ms)
     MOCK = _mock()
     import uvloop
 

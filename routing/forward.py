@@ -16,13 +16,15 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 import httpx
 import orjson
+from django.http import HttpResponse
 
 from . import affinity, errors, health, limits, providers, respond, router
 from .breaker import breaker
-from .calls import Call
+from .calls import Call, copy_upstream_headers
 from .policy import PolicyRejected, apply_policy
 from .relay import UpstreamFailure, open_upstream
 from .snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
@@ -81,7 +83,6 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
         try:
             return float(value)
         except ValueError:
-            from email.utils import parsedate_to_datetime
             try:
                 return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
             except (TypeError, ValueError):
@@ -304,10 +305,6 @@ def _give_up(call: Call, group: GroupSnap, outcome: Outcome):
     """Every attempt of every group failed: pass the last upstream answer through, or explain."""
     rec = call.record
     if outcome.response is not None:
-        from django.http import HttpResponse
-
-        from .calls import copy_upstream_headers
-
         status, headers, content, dep = outcome.response
         out = HttpResponse(content, status=status, content_type=headers.get("content-type", "application/json"))
         copy_upstream_headers(headers, out)

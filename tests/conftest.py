@@ -10,6 +10,10 @@
   imported, so when the environment gave no key, a fixed test key is put into the live
   settings here; the integration server is then started with exactly the keys the test
   process uses (tests/integration/server.py reads them from the settings).
+- The test database's name gets this pytest process's id: the SQLite test database is a
+  file under var/ (so a server subprocess can share it), and two pytest runs at once
+  (two terminals, CI and a developer, parallel helpers) would otherwise create, flush and
+  delete the same file (or PostgreSQL database) under each other ("disk I/O error").
 """
 
 import os
@@ -34,4 +38,36 @@ def _install_test_encryption_key() -> None:
     os.environ.setdefault("GATEWAY_ENCRYPTION_KEY", ",".join(settings.GATEWAY["ENCRYPTION_KEYS"]))
 
 
+def _per_process_test_database() -> None:
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    db = settings.DATABASES["default"]  # the very dict django.db.connection will use
+    test = db.setdefault("TEST", {})
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        name = test.get("NAME")
+        if name and name != ":memory:" and not str(name).startswith("file:"):
+            path = Path(name)
+            test["NAME"] = str(path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}"))
+    elif not test.get("NAME"):
+        test["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
+
+
+def pytest_unconfigure(config) -> None:
+    """Django deletes the SQLite test database file but not its WAL side files."""
+    from django.conf import settings
+
+    if not settings.configured or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and not os.path.exists(name):
+        for suffix in ("-wal", "-shm", "-journal"):
+            try:
+                os.remove(name + suffix)
+            except OSError:
+                pass
+
+
 _install_test_encryption_key()
+_per_process_test_database()

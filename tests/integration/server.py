@@ -85,6 +85,9 @@ class GatewayServer:
             # Never replay (or write to) a developer's spool file into the test database.
             "GATEWAY_LOG_SPOOL_FILE": str(workdir / f"{name}-{self.port}-spool.jsonl"),
             "PYTHONUNBUFFERED": "1",
+            # In-process limits and breaker state: shared Redis state keyed by deployment ids
+            # would leak between test runs (every new test database numbers rows from 1).
+            "REDIS_URL": "",
             **(env or {}),
         }
         from django.conf import settings
