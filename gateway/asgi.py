@@ -1,10 +1,8 @@
 """ASGI entry point.
 
-Two Django handlers share one URLconf: `/v1/*` (the API hot path) goes to a handler
-with no middleware, everything else (admin, healthz) to the standard one. Under ASGI
-each classic Django middleware runs through `sync_to_async`, a thread hop per
-middleware per request, and none of them (sessions, CSRF, messages, clickjacking)
-means anything for a bearer-key JSON API.
+`/v1/*` (the API hot path) goes to `routing.asgi_api`, a small ASGI router in front of
+the gateway's handlers; everything else (admin, healthz) to Django's standard handler
+with its middleware. Why the API bypasses Django's handler is in routing/asgi_api.py.
 
 The lifespan protocol flushes the request-log writer and closes upstream pools on
 shutdown, so rows queued at SIGTERM still reach the database.
@@ -19,29 +17,12 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 admin_app = get_asgi_application()  # also runs django.setup()
 
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
-from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
-
 from routing import relay, routes  # noqa: E402
+from routing.asgi_api import app as api_app  # noqa: E402
 from routing.errors import error_body  # noqa: E402
 from routing.logwriter import writer  # noqa: E402
 
 log = logging.getLogger("gateway")
-
-
-class ApiHandler(ASGIHandler):
-    """Django's ASGI handler without the middleware chain."""
-
-    def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(
-            self._get_response_async if is_async else self._get_response
-        )
-
-
-api_app = ApiHandler()
 
 
 async def lifespan(receive, send) -> None:

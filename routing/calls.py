@@ -9,10 +9,9 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from django.http import HttpResponse, HttpResponseBase
-
 from . import limits
 from .errors import GatewayError
+from .http import Response
 from .logwriter import LogRecord, writer
 from .usage import Usage
 
@@ -41,7 +40,7 @@ class Call:
     def overhead_ms(self) -> float:
         return max(0.0, self.elapsed_ms() - self.upstream_seconds * 1000)
 
-    def headers(self, response: HttpResponseBase) -> HttpResponseBase:
+    def headers(self, response: Response) -> Response:
         """Our response headers; overhead is fixed here, when the response starts."""
         overhead = self.record.overhead_ms = self.overhead_ms()
         response["x-gateway-request-id"] = self.request_id
@@ -50,9 +49,9 @@ class Call:
             response["x-gateway-deployment"] = f"{self.record.deployment_id}:{self.record.deployment_name}"
         return response
 
-    def fail(self, error: GatewayError) -> HttpResponse:
+    def fail(self, error: GatewayError) -> Response:
         """Answer with an OpenAI-shaped error and log it."""
-        response = HttpResponse(error.body(), status=error.status, content_type="application/json")
+        response = Response(error.body(), status=error.status)
         for name, value in error.headers.items():
             response[name] = value
         rec = self.record
@@ -85,7 +84,7 @@ class Call:
                 await limiter.add_tokens(scope, tokens)
 
 
-def copy_upstream_headers(upstream_headers, response: HttpResponseBase) -> None:
+def copy_upstream_headers(upstream_headers, response: Response) -> None:
     for name, value in upstream_headers.multi_items():
         lname = name.lower()
         if lname not in DROP_RESPONSE_HEADERS and lname != "content-type":

@@ -20,11 +20,11 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import orjson
-from django.http import HttpResponse
 
 from . import affinity, errors, health, limits, providers, respond, router
 from .breaker import breaker
 from .calls import Call, copy_upstream_headers
+from .http import Response
 from .policy import PolicyRejected, apply_policy
 from .relay import UpstreamFailure, open_upstream
 from .snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
@@ -306,7 +306,7 @@ def _give_up(call: Call, group: GroupSnap, outcome: Outcome):
     rec = call.record
     if outcome.response is not None:
         status, headers, content, dep = outcome.response
-        out = HttpResponse(content, status=status, content_type=headers.get("content-type", "application/json"))
+        out = Response(content, status=status, content_type=headers.get("content-type", "application/json"))
         copy_upstream_headers(headers, out)
         rec.deployment_id, rec.deployment_name, rec.provider = dep.id, dep.name, dep.provider
         rec.upstream_status, rec.bytes_out = status, len(content)

@@ -4,10 +4,10 @@ import asyncio
 
 import httpx
 import orjson
-from django.http import HttpResponse, StreamingHttpResponse
 
 from . import affinity, health, sse
 from .calls import Call, copy_upstream_headers
+from .http import Response
 from .relay import UpstreamFailure, read_frames
 from .snapshots import DeploymentSnap
 from .usage import from_payload
@@ -16,13 +16,12 @@ from .usage import from_payload
 _REMEMBER = frozenset({"responses", "responses.get", "responses.cancel"})
 
 
-async def plain(call: Call, response: httpx.Response, *, endpoint: str, dep: DeploymentSnap) -> HttpResponse:
+async def plain(call: Call, response: httpx.Response, *, endpoint: str, dep: DeploymentSnap) -> Response:
     content = await response.aread()
     rec = call.record
-    out = HttpResponse(content, status=response.status_code,
-                       content_type=response.headers.get("content-type", "application/json"))
+    out = Response(content, status=response.status_code,
+                   content_type=response.headers.get("content-type", "application/json"))
     copy_upstream_headers(response.headers, out)
-    out["content-length"] = str(len(content))
     rec.bytes_out = len(content)
     rec.ttfb_ms = call.elapsed_ms()  # the whole answer goes out at once
     if content[:1] == b"{":
@@ -54,49 +53,74 @@ def _record_payload(call: Call, payload: dict, status: int, endpoint: str, dep: 
         rec.reasoning_ids = affinity.remember_reasoning(payload.get("output"), dep.id)
 
 
-def stream(call: Call, dep: DeploymentSnap, response: httpx.Response, *, endpoint: str, on_end) -> StreamingHttpResponse:
-    out = StreamingHttpResponse(_pump(call, dep, response, endpoint=endpoint, on_end=on_end),
-                                status=response.status_code,
-                                content_type=response.headers.get("content-type", "text/event-stream"))
+def stream(call: Call, dep: DeploymentSnap, response: httpx.Response, *, endpoint: str, on_end) -> Response:
+    relay = _Relay(call, dep, response, endpoint, on_end)
+    out = Response(status=response.status_code, stream=relay.pump(),
+                   content_type=response.headers.get("content-type", "text/event-stream"))
+    out.abandon = relay.abandon
     copy_upstream_headers(response.headers, out)
     out["cache-control"] = "no-cache"
     out["x-accel-buffering"] = "no"
     return call.headers(out)
 
 
-async def _pump(call: Call, dep: DeploymentSnap, response: httpx.Response, *, endpoint: str, on_end):
-    rec = call.record
-    tap = sse.SseTap(track_items=endpoint == "responses")
-    failure: UpstreamFailure | None = None
-    deadline = asyncio.get_running_loop().time() + dep.total_timeout - call.upstream_seconds
-    try:
+class _Relay:
+    """One relayed stream. `pump()` yields frames; `abandon()` is the cleanup for a stream
+    whose consumer went away before it ever started (a never-started generator has no
+    `finally` to run)."""
+
+    def __init__(self, call: Call, dep: DeploymentSnap, response: httpx.Response, endpoint: str, on_end) -> None:
+        self.call, self.dep, self.response, self.endpoint, self.on_end = call, dep, response, endpoint, on_end
+        self.tap = sse.SseTap(track_items=endpoint == "responses")
+        self.failure: UpstreamFailure | None = None
+        self.started = False
+
+    async def pump(self):
+        self.started = True
+        call, rec, tap = self.call, self.call.record, self.tap
+        deadline = asyncio.get_running_loop().time() + self.dep.total_timeout - call.upstream_seconds
         try:
-            async for frames in read_frames(response, tap, dep.idle_timeout, deadline):
-                if not rec.bytes_out:
-                    rec.ttfb_ms = call.elapsed_ms()
-                rec.bytes_out += len(frames)
-                yield frames
-            if not tap.finished:
-                raise UpstreamFailure("stream_truncated", "the upstream ended the stream before its final event")
-        except UpstreamFailure as exc:
-            failure = exc
-            rec.error_type, rec.error_message = exc.kind, exc.detail
-            tail = stream_error_frames(tap, endpoint, exc)
-            rec.bytes_out += len(tail)
-            yield tail
-    except BaseException:  # client went away: Django cancels us (CancelledError) or closes us (GeneratorExit)
+            try:
+                async for frames in read_frames(self.response, tap, self.dep.idle_timeout, deadline):
+                    if not rec.bytes_out:
+                        rec.ttfb_ms = call.elapsed_ms()
+                    rec.bytes_out += len(frames)
+                    yield frames
+                if not tap.finished:
+                    raise UpstreamFailure("stream_truncated", "the upstream ended the stream before its final event")
+            except UpstreamFailure as exc:
+                self.failure = exc
+                rec.error_type, rec.error_message = exc.kind, exc.detail
+                tail = stream_error_frames(tap, self.endpoint, exc)
+                rec.bytes_out += len(tail)
+                yield tail
+        except BaseException:  # the client went away: cancelled (CancelledError) or closed (GeneratorExit)
+            self._client_gone()
+            raise
+        finally:
+            await self._finish()
+
+    async def abandon(self) -> None:
+        if not self.started:
+            self.started = True
+            self._client_gone()
+            await self._finish()
+
+    def _client_gone(self) -> None:
+        rec = self.call.record
         rec.client_disconnected = True
         rec.error_type = rec.error_type or "client_disconnected"
         rec.error_message = rec.error_message or f"client disconnected after {rec.bytes_out} bytes"
-        raise
-    finally:
-        await response.aclose()
+
+    async def _finish(self) -> None:
+        call, rec, tap, dep = self.call, self.call.record, self.tap, self.dep
+        await self.response.aclose()
         health.stats.finished(dep.id)
         if tap.usage is not None:
             call.usage(tap.usage)
         if tap.response_id:
             rec.response_id = tap.response_id
-            if endpoint == "responses" and tap.response_id.startswith("resp"):
+            if self.endpoint == "responses" and tap.response_id.startswith("resp"):
                 affinity.remember(tap.response_id, dep.id)
                 rec.remember_response = True
         if tap.reasoning_ids:
@@ -104,8 +128,8 @@ async def _pump(call: Call, dep: DeploymentSnap, response: httpx.Response, *, en
                 [{"type": "reasoning", "id": i} for i in tap.reasoning_ids], dep.id)
         if tap.error and not rec.error_type:
             rec.error_type, rec.error_message = "upstream_stream_error", tap.error
-        on_end(dep, failure)
-        call.done(499 if rec.client_disconnected else response.status_code)
+        self.on_end(dep, self.failure)
+        call.done(499 if rec.client_disconnected else self.response.status_code)
 
 
 def stream_error_frames(tap: sse.SseTap, endpoint: str, failure: UpstreamFailure) -> bytes:
