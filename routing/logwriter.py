@@ -60,28 +60,43 @@ class LogRecord:
     reasoning_ids: list = dataclasses.field(default_factory=list)  # also remembered → deployment
 
 
+_LOG_FIELDS = [f.name for f in dataclasses.fields(LogRecord) if f.name not in ("remember_response", "reasoning_ids")]
+_JSON_FIELDS = frozenset({"policy_changes", "attempts"})
+
+
+def _insert_sql(table: str, columns: list[str]) -> str:
+    """One INSERT for a batch, idempotent on the unique key (a retried batch is harmless)."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    return f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING'
+
+
 def _write(records: list[LogRecord]) -> None:
+    """Write a batch with `executemany` on prebuilt statements: the ORM's bulk_create
+    (a model instance and per-field compilation per row) was a fifth of the gateway's
+    CPU time at a thousand requests a second."""
+    from django.db import connection, transaction
+
     from .models import RequestLog, ResponseAffinity
 
-    fields = {f.name for f in dataclasses.fields(LogRecord)} - {"remember_response", "reasoning_ids"}
-    rows = [RequestLog(**{name: getattr(r, name) for name in fields}) for r in records]
+    ops = connection.ops
+    ts, js = ops.adapt_datetimefield_value, ops.adapt_json_value
+    rows = [
+        tuple(js(v, None) if name in _JSON_FIELDS else ts(v) if name == "created_at" else v
+              for name in _LOG_FIELDS for v in (getattr(r, name),))
+        for r in records
+    ]
     ttl = timedelta(seconds=settings.GATEWAY["RESPONSE_AFFINITY_TTL_SECONDS"])
     affinities = [
-        ResponseAffinity(response_id=r.response_id, deployment_id=r.deployment_id, group_name=r.group_name,
-                         created_at=r.created_at, expires_at=r.created_at + ttl)
-        for r in records if r.remember_response and r.response_id and r.deployment_id
+        (rid, r.deployment_id, r.group_name, ts(r.created_at), ts(r.created_at + ttl))
+        for r in records if r.deployment_id
+        for rid in ([r.response_id] if r.remember_response and r.response_id else []) + r.reasoning_ids
     ]
-    affinities += [
-        ResponseAffinity(response_id=rid, deployment_id=r.deployment_id, group_name=r.group_name,
-                         created_at=r.created_at, expires_at=r.created_at + ttl)
-        for r in records if r.deployment_id for rid in r.reasoning_ids
-    ]
-    from django.db import transaction
-
-    with transaction.atomic():
-        RequestLog.objects.bulk_create(rows, ignore_conflicts=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(_insert_sql(RequestLog._meta.db_table, _LOG_FIELDS), rows)
         if affinities:
-            ResponseAffinity.objects.bulk_create(affinities, ignore_conflicts=True)
+            cursor.executemany(_insert_sql(ResponseAffinity._meta.db_table, [
+                "response_id", "deployment_id", "group_name", "created_at", "expires_at"]), affinities)
 
 
 class LogWriter:
