@@ -55,6 +55,12 @@ class Breaker:
         h.state, h.probe_started = "probing", self.clock()
         return True
 
+    def release(self, dep_id: int) -> None:
+        """A claimed probe was abandoned (client gone, request refused): the next request may probe."""
+        h = self.health.get(dep_id)
+        if h is not None and h.state == "probing":
+            h.state, h.cooled_until = "cooling", self.clock()
+
     def success(self, dep_id: int) -> None:
         h = self.health.get(dep_id)
         if h is not None and (h.state != "healthy" or h.failures):

@@ -154,8 +154,6 @@ async def model_call(call: Call, key: KeySnap, group: GroupSnap, snap: RouteSnap
             if not candidates and g is group:
                 raise errors.GatewayError(400, f"Model '{group.name}' has no deployment that supports "
                                           "/v1/responses/compact.", code="unsupported_endpoint", param="model")
-        if g is not group:
-            call.record.served_group = g.name
         answer = await attempt_group(call, g, candidates, target, meta, outcome)
         if answer is not None:
             return answer
@@ -177,19 +175,17 @@ async def _preferred_deployment(body: dict) -> int | None:
 
 async def attempt_group(call: Call, group: GroupSnap, candidates: list[DeploymentSnap], target: Target, meta: dict,
                         outcome: Outcome):
+    """Up to `max_attempts` upstream calls over the candidates. Deployments skipped for
+    their own limits or a probe in progress cost no attempt."""
     rec = call.record
     previous: DeploymentSnap | None = None
     retry_after: float | None = None
-    for attempt in range(group.max_attempts):
-        dep = _next_usable(candidates, attempt)
+    calls = 0
+    while calls < group.max_attempts:
+        dep = _next_usable(candidates, calls)
         if dep is None:
             return None
-        if previous is not None and dep.id == previous.id:
-            wait = backoff(attempt - 1, retry_after)
-            if wait > MAX_RETRY_WAIT:
-                return None
-            await asyncio.sleep(wait)
-        previous, retry_after = dep, None
+        content, changes = _body_for(dep, target)  # a policy rejection is the client's 400, before any claim
         if dep.rpm or dep.tpm:
             try:
                 await limits.limiter().hit(f"dep:{dep.id}", dep.rpm, dep.tpm)
@@ -198,16 +194,38 @@ async def attempt_group(call: Call, group: GroupSnap, candidates: list[Deploymen
                 rec.attempts.append(_attempt_entry(dep, None, "deployment_rate_limited", 0.0))
                 candidates = [c for c in candidates if c.id != dep.id]
                 continue
+        if previous is not None and dep.id == previous.id:
+            wait = backoff(calls - 1, retry_after)
+            if wait > MAX_RETRY_WAIT:
+                return None
+            await asyncio.sleep(wait)
         if not breaker.begin(dep.id):
+            candidates = [c for c in candidates if c.id != dep.id]
             continue
-        answer = await _attempt(call, group, dep, target, meta, outcome)
-        if answer is _STRIPPED:
-            answer = await _attempt(call, group, dep, target, meta, outcome)
+        previous, retry_after = dep, None
+        calls += 1
+        try:
+            answer = await _attempt(call, group, dep, target, meta, outcome, content, changes)
+            if answer is _STRIPPED:
+                content, changes = _body_for(dep, target)
+                answer = await _attempt(call, group, dep, target, meta, outcome, content, changes)
+        except BaseException:
+            breaker.release(dep.id)  # an abandoned probe must not hold the deployment
+            raise
         if answer is not None:
             return answer
         if outcome.response is not None:
             retry_after = retry_after_seconds(outcome.response[1])
     return None
+
+
+def _body_for(dep: DeploymentSnap, target: Target) -> tuple[bytes | None, list]:
+    if target.body is None:
+        return target.raw, []
+    try:
+        return prepare_body(dep, target.raw, target.body, endpoint=target.endpoint, stream=target.stream)
+    except PolicyRejected as exc:
+        raise errors.GatewayError(400, exc.message, code="unsupported_parameter", param=exc.param) from None
 
 
 def _next_usable(candidates: list[DeploymentSnap], attempt: int) -> DeploymentSnap | None:
@@ -228,15 +246,9 @@ def _undecryptable_reasoning(target: Target, response: httpx.Response) -> bool:
     return b"encrypted" in text or b"decrypt" in text or (b"item with id" in text and b"not found" in text)
 
 
-async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Target, meta: dict, outcome: Outcome):
+async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Target, meta: dict, outcome: Outcome,
+                   content: bytes | None, changes: list):
     rec = call.record
-    content, changes = target.raw, []
-    if target.body is not None:
-        try:
-            content, changes = prepare_body(dep, target.raw, target.body, endpoint=target.endpoint,
-                                            stream=target.stream)
-        except PolicyRejected as exc:
-            raise errors.GatewayError(400, exc.message, code="unsupported_parameter", param=exc.param) from None
     url = providers.get(dep.provider).url(dep, target.op_path, target.query)
     headers = upstream_headers(dep, meta, stream=target.stream, has_body=content is not None)
     health.stats.started(dep.id)
@@ -276,7 +288,7 @@ async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Ta
     if status < 500:
         breaker.success(dep.id)
     health.stats.observe_ttfb(dep.id, sent.seconds)
-    rec.deployment_id, rec.deployment_name, rec.provider = dep.id, dep.name, dep.provider
+    _note_served(rec, dep)
     rec.policy_changes = rec.policy_changes + changes
     rec.upstream_status = status
     rec.upstream_request_id = response.headers.get("x-request-id", "") or response.headers.get("apim-request-id", "")
@@ -289,6 +301,11 @@ async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Ta
         return await respond.plain(call, response, endpoint=target.endpoint, dep=dep)
     finally:
         health.stats.finished(dep.id)
+
+
+def _note_served(rec, dep: DeploymentSnap) -> None:
+    rec.deployment_id, rec.deployment_name, rec.provider = dep.id, dep.name, dep.provider
+    rec.served_group = dep.group_name if dep.group_name != rec.group_name else ""
 
 
 def _failed(group: GroupSnap, dep: DeploymentSnap, error: str, retry_after: float | None = None) -> None:
@@ -308,7 +325,7 @@ def _give_up(call: Call, group: GroupSnap, outcome: Outcome):
         status, headers, content, dep = outcome.response
         out = Response(content, status=status, content_type=headers.get("content-type", "application/json"))
         copy_upstream_headers(headers, out)
-        rec.deployment_id, rec.deployment_name, rec.provider = dep.id, dep.name, dep.provider
+        _note_served(rec, dep)
         rec.upstream_status, rec.bytes_out = status, len(content)
         rec.error_type = rec.error_type or f"upstream_{status}"
         rec.error_message = rec.error_message or content[:500].decode("utf-8", "replace")
@@ -332,5 +349,6 @@ async def call_deployment(call: Call, dep: DeploymentSnap, snap: RouteSnapshot, 
     single = GroupSnap(id=group.id, name=group.name, strategy=group.strategy, max_attempts=1, deployments=(dep,),
                        retry_on=frozenset(), cooldown_failures=group.cooldown_failures,
                        cooldown_window=group.cooldown_window, cooldown_seconds=group.cooldown_seconds)
-    answer = await _attempt(call, single, dep, target, meta, outcome)
+    content, changes = _body_for(dep, target)
+    answer = await _attempt(call, single, dep, target, meta, outcome, content, changes)
     return answer if answer is not None else _give_up(call, group, outcome)

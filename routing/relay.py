@@ -15,6 +15,7 @@
 """
 
 import asyncio
+import errno
 import logging
 import ssl
 from dataclasses import dataclass
@@ -74,6 +75,9 @@ async def close_clients() -> None:
     _transports.clear()
 
 
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
 def classify(exc: BaseException) -> UpstreamFailure:
     """Map a transport error to a precise failure kind. httpx-aiohttp maps aiohttp's
     errors coarsely (a refused connection and a reset both become ConnectTimeout), so
@@ -82,10 +86,13 @@ def classify(exc: BaseException) -> UpstreamFailure:
     text = str(cause) or type(cause).__name__
     if isinstance(cause, aiohttp.ConnectionTimeoutError) or (cause is exc and isinstance(exc, httpx.ConnectTimeout)):
         return UpstreamFailure("connect_timeout", text, timeout=True)
-    if isinstance(cause, (aiohttp.ClientConnectorError, ConnectionError, httpx.ConnectError)):
+    if isinstance(cause, aiohttp.ClientConnectorError):
         return UpstreamFailure("connect_error", text)
-    if isinstance(cause, aiohttp.ServerDisconnectedError):
+    if isinstance(cause, (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)) or (
+            isinstance(cause, aiohttp.ClientOSError) and cause.errno in _RESET_ERRNOS):
         return UpstreamFailure("upstream_reset", "the upstream closed the connection without answering")
+    if isinstance(cause, (ConnectionError, httpx.ConnectError)):
+        return UpstreamFailure("connect_error", text)
     if isinstance(cause, (aiohttp.ClientPayloadError, httpx.ReadError, httpx.RemoteProtocolError)):
         return UpstreamFailure("upstream_disconnected", "the upstream connection broke mid-response")
     if isinstance(cause, (TimeoutError, aiohttp.ServerTimeoutError, httpx.TimeoutException)):
