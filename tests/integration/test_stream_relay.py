@@ -3,7 +3,6 @@ the client as the upstream produces them, a broken upstream ends the stream with
 well-formed error, and a client that goes away is noticed, logged, and its upstream call
 closed."""
 
-import json
 import threading
 import time
 
