@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 PROBE_TIMEOUT = 60.0
+MAX_RETRY_AFTER = 300.0  # a Retry-After longer than this cools the deployment for this long only
 
 
 @dataclass(slots=True)
@@ -79,7 +80,7 @@ class Breaker:
         while h.failures and h.failures[0] < now - window:
             h.failures.popleft()
         if retry_after is not None and retry_after > 0:
-            self._cool(dep_id, h, max(h.cooled_until, now + retry_after))
+            self._cool(dep_id, h, max(h.cooled_until, now + min(retry_after, MAX_RETRY_AFTER)))
         elif h.state == "probing" or len(h.failures) >= threshold:
             self._cool(dep_id, h, now + cooldown)
 
@@ -102,6 +103,16 @@ class Breaker:
             h.cooled_until, h.changed_at = cooled_until, changed_at
             h.last_error, h.last_error_at = last_error or h.last_error, last_error_at or h.last_error_at
             h.failures.clear()
+
+    def seconds_until_usable(self, dep_ids) -> float | None:
+        """When the first of these deployments leaves cooldown (None: one is usable or unknown)."""
+        now, waits = self.clock(), []
+        for dep_id in dep_ids:
+            h = self.health.get(dep_id)
+            if h is None or h.state != "cooling" or h.cooled_until <= now:
+                return None
+            waits.append(h.cooled_until - now)
+        return min(waits) if waits else None
 
     def describe(self, dep_id: int) -> dict:
         h = self.health.get(dep_id)

@@ -4,6 +4,8 @@ Every failure a client can see goes through `GatewayError` → `error_body()`:
 `{"error": {"message", "type", "param", "code"}}`, with the matching HTTP status.
 """
 
+import math
+
 import orjson
 
 
@@ -80,10 +82,11 @@ def upstream_timeout(detail: str) -> GatewayError:
     return GatewayError(504, f"The upstream did not answer in time: {detail}", type="api_error", code="upstream_timeout")
 
 
-def no_deployment(model: str) -> GatewayError:
+def no_deployment(model: str, retry_after: float | None = None) -> GatewayError:
     return GatewayError(
         503, f"No deployment of model '{model}' is available right now (none enabled, or all cooling down "
-        "after failures).", type="api_error", code="no_deployment_available"
+        "after failures).", type="api_error", code="no_deployment_available",
+        headers={"retry-after": str(max(1, math.ceil(retry_after)))} if retry_after else None,
     )
 
 

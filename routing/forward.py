@@ -143,6 +143,7 @@ async def model_call(call: Call, key: KeySnap, group: GroupSnap, snap: RouteSnap
     prefer = await _preferred_deployment(body)
     target = Target("POST", op_path, endpoint, query, raw, body, stream)
     outcome = Outcome()
+    compact_capable = False
     for g in groups_in_order(group, snap):
         candidates = router.order_candidates(g, rng=_rng, inflight=health.stats.inflight, ttfb=health.stats.ttfb,
                                              prefer=prefer)
@@ -151,12 +152,13 @@ async def model_call(call: Call, key: KeySnap, group: GroupSnap, snap: RouteSnap
             candidates.sort(key=lambda d: (d.id != owner.id, (d.provider, d.api_base) != (owner.provider, owner.api_base)))
         if endpoint == "compact":
             candidates = [d for d in candidates if d.supports_compact]
-            if not candidates and g is group:
-                raise errors.GatewayError(400, f"Model '{group.name}' has no deployment that supports "
-                                          "/v1/responses/compact.", code="unsupported_endpoint", param="model")
+            compact_capable = compact_capable or bool(candidates)
         answer = await attempt_group(call, g, candidates, target, meta, outcome)
         if answer is not None:
             return answer
+    if endpoint == "compact" and not compact_capable:
+        raise errors.GatewayError(400, f"Model '{group.name}' has no deployment that supports /v1/responses/compact.",
+                                  code="unsupported_endpoint", param="model")
     return _give_up(call, group, outcome)
 
 
@@ -338,7 +340,7 @@ def _give_up(call: Call, group: GroupSnap, outcome: Outcome):
     if outcome.limited is not None:
         raise errors.rate_limited(f"Every deployment of model '{group.name}' is at its rate limit.",
                                   outcome.limited.retry_after)
-    raise errors.no_deployment(group.name)
+    raise errors.no_deployment(group.name, breaker.seconds_until_usable(d.id for d in group.deployments))
 
 
 async def call_deployment(call: Call, dep: DeploymentSnap, snap: RouteSnapshot, target: Target, meta: dict):

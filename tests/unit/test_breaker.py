@@ -77,3 +77,15 @@ def test_adopt_takes_newer_shared_state_only():
     assert not b.usable(7)  # older news is ignored
     b.adopt(7, state="healthy", cooled_until=0, last_error="", last_error_at=0, changed_at=clock.now + 1)
     assert b.usable(7)
+
+
+def test_retry_after_is_capped_and_earliest_return_is_reported():
+    from routing.breaker import MAX_RETRY_AFTER
+
+    clock = Clock()
+    b = Breaker(clock)
+    b.failure(1, "HTTP 429", threshold=3, window=60, cooldown=30, retry_after=86_400)
+    assert b.health[1].cooled_until == clock.now + MAX_RETRY_AFTER
+    b.failure(2, "HTTP 429", threshold=3, window=60, cooldown=30, retry_after=5)
+    assert b.seconds_until_usable([1, 2]) == 5
+    assert b.seconds_until_usable([1, 2, 3]) is None  # 3 is usable
