@@ -142,6 +142,7 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.opened = True
+        self.headers_at = self.now
         st = self.stats
         st.open_now += 1
         if st.open_now > st.peak_open:
@@ -164,7 +165,7 @@ class _Conn(asyncio.Protocol):
 
 class _Stats:
     def __init__(self) -> None:
-        self.lat, self.ttfb, self.gaps, self.events, self.reported = [], [], [], [], []
+        self.lat, self.ttfb, self.gaps, self.events, self.reported, self.headers = [], [], [], [], [], []
         self.ok = self.sent = 0
         self.errors: dict[str, int] = {}
         self.open_now = self.peak_open = 0
@@ -206,6 +207,7 @@ async def _worker(host, port, request, stats: _Stats, deadline: float, count: in
         else:
             stats.ok += 1
             stats.lat.append(end - conn.t0)
+            stats.headers.append(conn.headers_at - conn.t0)
             if conn.first is not None:
                 stats.ttfb.append(conn.first - conn.t0)
             if conn.reported is not None:
@@ -240,6 +242,7 @@ async def run_client(url: str, body: bytes, headers: dict[str, str], *, concurre
         "errors_by_kind": stats.errors, "rps": round(stats.ok / wall, 1), "peak_open": stats.peak_open,
         "peak_open_at_s": round(stats.peak_at - t0, 3) if stats.peak_open else None,
         "latency_ms": summary_ms(stats.lat), "ttfb_ms": summary_ms(stats.ttfb),
+        "headers_ms": summary_ms(stats.headers),  # send → response headers complete
         "events_per_stream": round(sum(stats.events) / len(stats.events), 2) if stats.events else 0,
         "gap_ms": summary_ms(gaps),
         "gaps_same_read": round(sum(1 for g in gaps if g == 0) / len(gaps), 4) if gaps else None,

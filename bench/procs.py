@@ -104,13 +104,19 @@ def status_kb(pid: int, field: str) -> int | None:
     return None
 
 
-def cpu_seconds(pid: int) -> float | None:
+def cpu_times(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of a process, all threads."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
     except (OSError, IndexError, ValueError):
         return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    times = cpu_times(pid)
+    return sum(times) if times else None
 
 
 def core_jiffies() -> dict[str, tuple[int, int]]:
@@ -146,7 +152,7 @@ class Sampler:
 
     def __enter__(self) -> "Sampler":
         self.t0 = time.monotonic()
-        self.cpu0 = {n: cpu_seconds(p) for n, p in self.pids.items()}
+        self.cpu0 = {n: cpu_times(p) for n, p in self.pids.items()}
         self.cores0 = core_jiffies()
         self._thread.start()
         return self
@@ -163,15 +169,17 @@ class Sampler:
         self._stop.set()
         self._thread.join()
         wall = time.monotonic() - self.t0
-        self.cpu_pct = {}
+        self.cpu_pct, self.sys_pct = {}, {}
         for name, pid in self.pids.items():
-            c0, c1 = self.cpu0[name], cpu_seconds(pid)
-            self.cpu_pct[name] = round((c1 - c0) / wall * 100, 1) if c0 is not None and c1 is not None else None
+            c0, c1 = self.cpu0[name], cpu_times(pid)
+            ok = c0 is not None and c1 is not None
+            self.cpu_pct[name] = round((sum(c1) - sum(c0)) / wall * 100, 1) if ok else None
+            self.sys_pct[name] = round((c1[1] - c0[1]) / wall * 100, 1) if ok else None
         cores1 = core_jiffies()
         self.core_busy_pct = {c: round((cores1[c][0] - b0) / max(1, cores1[c][1] - t0) * 100, 1)
                               for c, (b0, t0) in self.cores0.items() if c in cores1}
 
     def summary(self) -> dict:
         """cpu_pct: of our processes; core_busy_pct: of each core, by anyone (shows foreign load on core 1)."""
-        return {"cpu_pct": self.cpu_pct, "core_busy_pct": self.core_busy_pct,
+        return {"cpu_pct": self.cpu_pct, "cpu_sys_pct": self.sys_pct, "core_busy_pct": self.core_busy_pct,
                 "max_rss_mb": {n: round(v / 1024, 1) for n, v in self.max_rss_kb.items()}}
