@@ -80,7 +80,11 @@ class Bench:
                   flush=True)
         cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.gw_port),
                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on", "--backlog", "4096"]
-        self.gateway = self.procs.start("gateway", cmd, cpu="1", env=self.env, cwd=str(ROOT))
+        cpu = "1"
+        if self.args.workers > 1:  # scale-out check: N worker processes spread over both cores
+            cmd += ["--workers", str(self.args.workers)]
+            cpu = "0,1"
+        self.gateway = self.procs.start("gateway", cmd, cpu=cpu, env=self.env, cwd=str(ROOT))
         procs.wait_http(self.gw_port, "/healthz", self.gateway, name="gateway")
         print(f"gateway        pid {self.gateway.pid}  core 1  http://127.0.0.1:{self.gw_port}  (db {db_url})",
               flush=True)
@@ -283,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, help="seconds per measurement (default 10, --quick 3)")
     ap.add_argument("--json", default=str(RESULTS / "latest.json"), help="where to write the JSON results")
     ap.add_argument("--profile", action="store_true", help="py-spy profile of the gateway under non-stream c=16")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="gateway worker processes; >1 spreads them over both cores (scale-out numbers)")
     ap.add_argument("--only", default="", help="comma-separated substrings of workload names to run")
     ap.add_argument("--no-relay", action="store_true", help="skip the TCP-relay floor measurements")
     ap.add_argument("--whatif", default="", help="gcfreeze,nogc,nolog,gcstats: size a cost (bench/whatif.py)")
