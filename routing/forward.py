@@ -15,7 +15,7 @@ groups are tried in order (each group at most once, so loops cannot happen).
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -347,10 +347,8 @@ async def call_deployment(call: Call, dep: DeploymentSnap, snap: RouteSnapshot, 
     """One deployment, no failover (calls on a stored response must reach its owner)."""
     group = snap.groups.get(dep.group_name) or GroupSnap(id=0, name=dep.group_name, strategy="weighted",
                                                          max_attempts=1, deployments=(dep,))
+    single = replace(group, max_attempts=1, deployments=(dep,), retry_on=frozenset())  # its answer is final
     outcome = Outcome()
-    single = GroupSnap(id=group.id, name=group.name, strategy=group.strategy, max_attempts=1, deployments=(dep,),
-                       retry_on=frozenset(), cooldown_failures=group.cooldown_failures,
-                       cooldown_window=group.cooldown_window, cooldown_seconds=group.cooldown_seconds)
     content, changes = _body_for(dep, target)
     answer = await _attempt(call, single, dep, target, meta, outcome, content, changes)
     return answer if answer is not None else _give_up(call, group, outcome)

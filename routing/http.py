@@ -32,12 +32,6 @@ class Response:
     def __setitem__(self, name: str, value: str) -> None:
         self._headers[name.lower()] = (name, value)
 
-    def __getitem__(self, name: str) -> str:
-        return self._headers[name.lower()][1]
-
-    def __contains__(self, name: str) -> bool:
-        return name.lower() in self._headers
-
     def items(self):
         return self._headers.values()
 

@@ -56,7 +56,7 @@ def _transport_for(provider_kind: str, url: httpx.URL) -> httpx.AsyncBaseTranspo
             limits = httpx.Limits(max_connections=settings.GATEWAY["UPSTREAM_MAX_CONNECTIONS"],
                                   max_keepalive_connections=256, keepalive_expiry=60)
             transport = AiohttpTransport(limits=limits, trust_env=False, verify=ssl.create_default_context())
-        transport = _transports[origin] = transport
+        _transports[origin] = transport
     return transport
 
 

@@ -1,10 +1,9 @@
-"""Reading a client request: content type, size limit, JSON object, model → group."""
+"""Reading a client request: content type, JSON object, model → group."""
 
 import orjson
-from django.conf import settings
-from django.http import HttpRequest
 
 from . import errors, routes
+from .http import ApiRequest
 from .snapshots import GroupSnap, KeySnap, RouteSnapshot
 
 # `curl -d` sends application/x-www-form-urlencoded by default; its body is still the
@@ -12,17 +11,11 @@ from .snapshots import GroupSnap, KeySnap, RouteSnapshot
 _ACCEPTED_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded", "text/json"})
 
 
-def json_body(request: HttpRequest) -> tuple[bytes, dict]:
+def json_body(request: ApiRequest) -> tuple[bytes, dict]:
     ctype = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
     if ctype not in _ACCEPTED_TYPES and not ctype.endswith("+json"):
         raise errors.unsupported_media_type(ctype)
-    limit = settings.GATEWAY["MAX_BODY_BYTES"]
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
-        raise errors.too_large(limit)
-    raw = request.body
-    if len(raw) > limit:
-        raise errors.too_large(limit)
+    raw = request.body  # already within GATEWAY_MAX_BODY_BYTES: routing/asgi_api.py enforces it while reading
     if not raw.strip():
         raise errors.bad_body("The request body is empty; send a JSON object.")
     try:
@@ -48,7 +41,7 @@ async def group_for(body: dict, key: KeySnap, snap: RouteSnapshot) -> GroupSnap:
     return group
 
 
-def forwarded_query(request: HttpRequest) -> str:
+def forwarded_query(request: ApiRequest) -> str:
     """The client's query string minus `api-version` (the deployment decides that)."""
     query = request.META.get("QUERY_STRING", "")
     if "api-version" not in query:

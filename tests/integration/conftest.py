@@ -36,7 +36,7 @@ from routing.models import ApiKey, Deployment, ModelGroup, ParamPolicy, RequestL
 from routing.services import api_key_create, presets_ensure
 from tests.fakes.upstream import FakeUpstream
 from tests.integration.server import (
-    CANARY_MODEL, MASTER_KEY, UPSTREAM_KEY, UPSTREAM_MODEL, GatewayServer, server_database_url, unique,
+    MASTER_KEY, UPSTREAM_KEY, UPSTREAM_MODEL, GatewayServer, resetting, server_database_url, start_fake, unique,
 )
 
 _DEFAULT = object()
@@ -114,36 +114,28 @@ def master_key() -> str:
 # ------------------------------------------------------------------------------------------ upstreams
 
 
-def _start_fake() -> FakeUpstream:
-    return FakeUpstream("azure", api_key=UPSTREAM_KEY, deployments=(UPSTREAM_MODEL, CANARY_MODEL)).start()
-
-
 @pytest.fixture(scope="session")
 def _fake_azure_server():
-    fake = _start_fake()
+    fake = start_fake()
     yield fake
     fake.stop()
 
 
 @pytest.fixture(scope="session")
 def _fake_azure_b_server():
-    fake = _start_fake()
+    fake = start_fake()
     yield fake
     fake.stop()
 
 
 @pytest.fixture
 def fake_azure(_fake_azure_server) -> FakeUpstream:
-    _fake_azure_server.reset()
-    yield _fake_azure_server
-    _fake_azure_server.reset()  # e.g. no hang_seconds left for the next test
+    yield from resetting(_fake_azure_server)  # e.g. no hang_seconds left for the next test
 
 
 @pytest.fixture
 def fake_azure_b(_fake_azure_b_server) -> FakeUpstream:
-    _fake_azure_b_server.reset()
-    yield _fake_azure_b_server
-    _fake_azure_b_server.reset()
+    yield from resetting(_fake_azure_b_server)
 
 
 # ------------------------------------------------------------------------------------------ factories

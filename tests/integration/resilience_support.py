@@ -35,7 +35,9 @@ from routing.models import Deployment, GroupFallback, ModelGroup
 from routing.services import presets_ensure
 from tests.fakes import upstream_payloads as payloads
 from tests.fakes.upstream import FakeUpstream, _Reject
-from tests.integration.server import CANARY_MODEL, MASTER_KEY, UPSTREAM_KEY, UPSTREAM_MODEL, unique
+from tests.integration.server import (
+    MASTER_KEY, UPSTREAM_KEY, UPSTREAM_MODEL, resetting, start_fake, unique,
+)
 
 ADMIN_PASSWORD = "resilience-admin-pw-7f3a"
 _password_hash: str | None = None
@@ -216,35 +218,29 @@ class ReasoningRefusingFake(FakeUpstream):
         return await super()._dispatch(request, op, params, body)
 
 
-def _new_fake(cls=FakeUpstream) -> FakeUpstream:
-    return cls("azure", api_key=UPSTREAM_KEY, deployments=(UPSTREAM_MODEL, CANARY_MODEL)).start()
-
-
 @pytest.fixture(scope="session")
 def _fake_c_server():
-    fake = _new_fake()
+    fake = start_fake()
     yield fake
     fake.stop()
 
 
 @pytest.fixture
 def fake_c(_fake_c_server):
-    _fake_c_server.reset()
-    yield _fake_c_server
-    _fake_c_server.reset()
+    yield from resetting(_fake_c_server)
 
 
 @pytest.fixture(scope="session")
 def _reasoning_fake_server():
-    fake = _new_fake(ReasoningRefusingFake)
+    fake = start_fake(ReasoningRefusingFake)
     yield fake
     fake.stop()
 
 
 @pytest.fixture
 def reasoning_fake(_reasoning_fake_server):
-    _reasoning_fake_server.reset()
-    yield _reasoning_fake_server
+    yield from resetting(_reasoning_fake_server)
+
     _reasoning_fake_server.reset()
 
 

@@ -219,3 +219,17 @@ def eventually(check, timeout: float = 3.0, interval: float = 0.05, message: str
         if time.monotonic() > deadline:
             raise AssertionError(message or f"condition not met within {timeout}s (last: {result!r})")
         time.sleep(interval)
+
+
+def start_fake(cls=None):
+    """A fake Azure upstream that knows both deployment names the routes use."""
+    from tests.fakes.upstream import FakeUpstream
+
+    return (cls or FakeUpstream)("azure", api_key=UPSTREAM_KEY, deployments=(UPSTREAM_MODEL, CANARY_MODEL)).start()
+
+
+def resetting(fake):
+    """Fixture body: a session-long fake, reset before and after each test (no switch leaks)."""
+    fake.reset()
+    yield fake
+    fake.reset()
