@@ -85,7 +85,7 @@ class Call:
 
 
 def copy_upstream_headers(upstream_headers, response: Response) -> None:
-    for name, value in upstream_headers.multi_items():
+    for name, value in upstream_headers.items():
         lname = name.lower()
         if lname not in DROP_RESPONSE_HEADERS and lname != "content-type":
             response[name] = value

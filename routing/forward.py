@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
-import httpx
 import orjson
 
 from . import affinity, errors, health, limits, providers, respond, router
@@ -27,6 +26,7 @@ from .calls import Call, copy_upstream_headers
 from .http import Response
 from .policy import PolicyRejected, apply_policy
 from .relay import UpstreamFailure, open_upstream
+from .upstream_client import UpstreamResponse
 from .snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
 
 FORWARDED_CLIENT_HEADERS = (("HTTP_OPENAI_BETA", "openai-beta"), ("HTTP_X_CLIENT_REQUEST_ID", "x-client-request-id"))
@@ -50,8 +50,7 @@ def upstream_headers(dep: DeploymentSnap, meta: dict, *, stream: bool, has_body:
     headers = {"accept": "text/event-stream" if stream else "application/json"}
     if has_body:
         headers["content-type"] = "application/json"
-    if stream:
-        headers["accept-encoding"] = "identity"  # frames must arrive as they are produced
+    headers["accept-encoding"] = "identity"  # bodies are parsed and relayed as they are; frames arrive as produced
     for meta_name, name in FORWARDED_CLIENT_HEADERS:
         if meta_name in meta:
             headers[name] = meta[meta_name]
@@ -71,7 +70,7 @@ def prepare_body(dep: DeploymentSnap, raw: bytes, body: dict, *, endpoint: str, 
     return (raw if out is body else orjson.dumps(out)), changes
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
+def retry_after_seconds(headers) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
@@ -130,7 +129,7 @@ class Outcome:
 
     def __init__(self) -> None:
         self.failure: UpstreamFailure | None = None
-        self.response: tuple[int, httpx.Headers, bytes, DeploymentSnap] | None = None  # last retryable answer
+        self.response: tuple[int, object, bytes, DeploymentSnap] | None = None  # last retryable answer
         self.limited: limits.Limited | None = None
 
 
@@ -238,7 +237,7 @@ def _next_usable(candidates: list[DeploymentSnap], attempt: int) -> DeploymentSn
 _STRIPPED = object()  # sentinel: encrypted reasoning was removed, call the same deployment again
 
 
-def _undecryptable_reasoning(target: Target, response: httpx.Response) -> bool:
+def _undecryptable_reasoning(target: Target, response: UpstreamResponse) -> bool:
     """Encrypted reasoning from another resource is refused with a 400 (or 404 "item not found")."""
     if response.status_code not in (400, 404) or target.body is None:
         return False
@@ -276,10 +275,10 @@ async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Ta
         wait = retry_after_seconds(response.headers)
         _failed(group, dep, f"HTTP {status}", retry_after=wait if status == 429 else None)
         outcome.response, outcome.failure = (status, response.headers, response.content, dep), None
-        await response.aclose()
+        response.close()
         return None
     if _undecryptable_reasoning(target, response):
-        await response.aclose()
+        response.close()
         health.stats.finished(dep.id)
         target.body = affinity.without_encrypted_reasoning(target.body)
         target.raw = orjson.dumps(target.body)
@@ -300,7 +299,7 @@ async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Ta
         return respond.stream(call, dep, response, endpoint=target.endpoint,
                               on_end=lambda d, failure: _failed(group, d, failure.kind) if failure else None)
     try:
-        return await respond.plain(call, response, endpoint=target.endpoint, dep=dep)
+        return respond.plain(call, response, endpoint=target.endpoint, dep=dep)
     finally:
         health.stats.finished(dep.id)
 

@@ -2,13 +2,13 @@
 
 import asyncio
 
-import httpx
 import orjson
 
 from . import affinity, health, sse
 from .calls import Call, copy_upstream_headers
 from .http import Response
 from .relay import UpstreamFailure, read_frames
+from .upstream_client import UpstreamResponse
 from .snapshots import DeploymentSnap
 from .usage import from_payload
 
@@ -16,8 +16,8 @@ from .usage import from_payload
 _REMEMBER = frozenset({"responses", "responses.get", "responses.cancel"})
 
 
-async def plain(call: Call, response: httpx.Response, *, endpoint: str, dep: DeploymentSnap) -> Response:
-    content = await response.aread()
+def plain(call: Call, response: UpstreamResponse, *, endpoint: str, dep: DeploymentSnap) -> Response:
+    content = response.content  # read whole by relay.open_upstream
     rec = call.record
     out = Response(content, status=response.status_code,
                    content_type=response.headers.get("content-type", "application/json"))
@@ -53,7 +53,7 @@ def _record_payload(call: Call, payload: dict, status: int, endpoint: str, dep: 
         rec.reasoning_ids = affinity.remember_reasoning(payload.get("output"), dep.id)
 
 
-def stream(call: Call, dep: DeploymentSnap, response: httpx.Response, *, endpoint: str, on_end) -> Response:
+def stream(call: Call, dep: DeploymentSnap, response: UpstreamResponse, *, endpoint: str, on_end) -> Response:
     relay = _Relay(call, dep, response, endpoint, on_end)
     out = Response(status=response.status_code, stream=relay.pump(),
                    content_type=response.headers.get("content-type", "text/event-stream"))
@@ -69,7 +69,7 @@ class _Relay:
     whose consumer went away before it ever started (a never-started generator has no
     `finally` to run)."""
 
-    def __init__(self, call: Call, dep: DeploymentSnap, response: httpx.Response, endpoint: str, on_end) -> None:
+    def __init__(self, call: Call, dep: DeploymentSnap, response: UpstreamResponse, endpoint: str, on_end) -> None:
         self.call, self.dep, self.response, self.endpoint, self.on_end = call, dep, response, endpoint, on_end
         self.tap = sse.SseTap(track_items=endpoint == "responses")
         self.failure: UpstreamFailure | None = None
@@ -114,7 +114,7 @@ class _Relay:
 
     async def _finish(self) -> None:
         call, rec, tap, dep = self.call, self.call.record, self.tap, self.dep
-        await self.response.aclose()
+        self.response.close()
         health.stats.finished(dep.id)
         if tap.usage is not None:
             call.usage(tap.usage)

@@ -7,7 +7,8 @@
 
 Optional capability (checked with hasattr, not stubbed everywhere):
 
-    transport() -> httpx.AsyncBaseTransport    answer locally instead of over the network
+    async answer(method, url, content) -> upstream_client.LocalResponse
+                                      answer in process instead of over the network
 """
 
 

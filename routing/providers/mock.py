@@ -6,15 +6,15 @@ real Responses one (created → in_progress → output_item.added → content_pa
 deltas → done events → completed) and usage counts real words.
 """
 
-import asyncio
 import time
 import uuid
 from collections import OrderedDict
 
-import httpx
 import orjson
+from yarl import URL
 
 from ..sse import frame
+from ..upstream_client import LocalResponse
 
 _STORE: "OrderedDict[str, dict]" = OrderedDict()
 _STORE_LIMIT = 10_000
@@ -26,10 +26,6 @@ def url(dep, path: str, query: str = "") -> str:
 
 def auth_headers(dep) -> dict[str, str]:
     return {}
-
-
-def transport() -> httpx.AsyncBaseTransport:
-    return MockTransport()
 
 
 def _words(value) -> list[str]:
@@ -139,60 +135,49 @@ def _remember(resp: dict) -> None:
         _STORE.popitem(last=False)
 
 
-class _Frames(httpx.AsyncByteStream):
-    def __init__(self, frames: list[bytes], delay: float = 0.0) -> None:
-        self._frames, self._delay = frames, delay
-
-    async def __aiter__(self):
-        for i, chunk in enumerate(self._frames):
-            if self._delay and i:
-                await asyncio.sleep(self._delay)
-            yield chunk
+def _json(status: int, payload: dict) -> LocalResponse:
+    return LocalResponse(status, {"content-type": "application/json"}, orjson.dumps(payload))
 
 
-def _json(status: int, payload: dict) -> httpx.Response:
-    return httpx.Response(status, content=orjson.dumps(payload), headers={"content-type": "application/json"})
-
-
-def _not_found(rid: str) -> httpx.Response:
+def _not_found(rid: str) -> LocalResponse:
     return _json(404, {"error": {"message": f"Response with id '{rid}' not found.",
                                  "type": "invalid_request_error", "param": None, "code": None}})
 
 
-class MockTransport(httpx.AsyncBaseTransport):
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path.removeprefix("/v1/")
-        if request.method == "POST" and path in ("responses", "chat/completions", "responses/compact"):
-            body = orjson.loads(await request.aread() or b"{}")
-            if path == "responses/compact":
-                return _json(200, {"id": "cmp_" + uuid.uuid4().hex, "object": "response.compaction",
-                                   "created_at": int(time.time()), "output": [], "usage": _usage(body, 0)})
-            stream = body.get("stream") is True
-            if path == "responses" and stream:
-                events = response_events(body)
-                _remember(events[-1][1]["response"])
-                return _stream(encode_events(events))
-            if path == "responses":
-                resp = response_object(body)
-                _remember(resp)
-                return _json(200, resp)
-            return _stream(encode_chunks(chat_chunks(body))) if stream else _json(200, chat_completion(body))
-        parts = path.split("/")
-        if len(parts) >= 2 and parts[0] == "responses":
-            resp = _STORE.get(parts[1])
-            if resp is None:
-                return _not_found(parts[1])
-            if request.method == "DELETE":
-                del _STORE[parts[1]]
-                return _json(200, {"id": parts[1], "object": "response.deleted", "deleted": True})
-            if parts[2:] == ["cancel"]:
-                return _json(200, dict(resp, status="cancelled"))
-            if parts[2:] == ["input_items"]:
-                return _json(200, {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False})
+async def answer(method: str, url: str, content: bytes | None) -> LocalResponse:
+    """Answer one request in process, as the OpenAI API would."""
+    path = URL(url).path.removeprefix("/v1/")
+    if method == "POST" and path in ("responses", "chat/completions", "responses/compact"):
+        body = orjson.loads(content or b"{}")
+        if path == "responses/compact":
+            return _json(200, {"id": "cmp_" + uuid.uuid4().hex, "object": "response.compaction",
+                               "created_at": int(time.time()), "output": [], "usage": _usage(body, 0)})
+        stream = body.get("stream") is True
+        if path == "responses" and stream:
+            events = response_events(body)
+            _remember(events[-1][1]["response"])
+            return _stream(encode_events(events))
+        if path == "responses":
+            resp = response_object(body)
+            _remember(resp)
             return _json(200, resp)
-        return _json(404, {"error": {"message": f"Unknown path {request.url.path}",
-                                     "type": "invalid_request_error", "param": None, "code": None}})
+        return _stream(encode_chunks(chat_chunks(body))) if stream else _json(200, chat_completion(body))
+    parts = path.split("/")
+    if len(parts) >= 2 and parts[0] == "responses":
+        resp = _STORE.get(parts[1])
+        if resp is None:
+            return _not_found(parts[1])
+        if method == "DELETE":
+            del _STORE[parts[1]]
+            return _json(200, {"id": parts[1], "object": "response.deleted", "deleted": True})
+        if parts[2:] == ["cancel"]:
+            return _json(200, dict(resp, status="cancelled"))
+        if parts[2:] == ["input_items"]:
+            return _json(200, {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False})
+        return _json(200, resp)
+    return _json(404, {"error": {"message": f"Unknown path /v1/{path}",
+                                 "type": "invalid_request_error", "param": None, "code": None}})
 
 
-def _stream(frames: list[bytes]) -> httpx.Response:
-    return httpx.Response(200, stream=_Frames(frames), headers={"content-type": "text/event-stream; charset=utf-8"})
+def _stream(frames: list[bytes]) -> LocalResponse:
+    return LocalResponse(200, {"content-type": "text/event-stream; charset=utf-8"}, chunks=frames)

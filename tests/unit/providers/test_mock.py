@@ -1,6 +1,5 @@
 """routing/providers/mock.py: the real Responses event sequence, deterministic text, real usage."""
 
-import httpx
 import orjson
 
 from routing.providers import mock
@@ -27,17 +26,17 @@ def test_text_is_deterministic():
     assert "".join(mock.reply_words(body)) == "This is a mock reply to: Hello"
 
 
-async def test_transport_streams_and_stores():
-    async with httpx.AsyncClient(transport=mock.transport()) as client:
-        tap = SseTap()
-        body = {"model": "demo", "input": "hi", "stream": True}
-        async with client.stream("POST", "http://mock.invalid/v1/responses", json=body) as resp:
-            async for chunk in resp.aiter_raw():
-                tap.feed(chunk)
-        assert resp.headers["content-type"].startswith("text/event-stream")
-        assert tap.terminal == "response.completed"
-        got = await client.get(f"http://mock.invalid/v1/responses/{tap.response_id}")
-        assert got.status_code == 200 and orjson.loads(got.content)["id"] == tap.response_id
-        gone = await client.delete(f"http://mock.invalid/v1/responses/{tap.response_id}")
-        assert orjson.loads(gone.content)["deleted"] is True
-        assert (await client.get(f"http://mock.invalid/v1/responses/{tap.response_id}")).status_code == 404
+async def test_answer_streams_and_stores():
+    tap = SseTap()
+    body = orjson.dumps({"model": "demo", "input": "hi", "stream": True})
+    resp = await mock.answer("POST", "http://mock.invalid/v1/responses", body)
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    while chunk := await resp.read_chunk():
+        tap.feed(chunk)
+    assert tap.terminal == "response.completed"
+    url = f"http://mock.invalid/v1/responses/{tap.response_id}"
+    got = await mock.answer("GET", url, None)
+    assert got.status_code == 200 and orjson.loads(await got.read())["id"] == tap.response_id
+    gone = await mock.answer("DELETE", url, None)
+    assert orjson.loads(gone.content)["deleted"] is True
+    assert (await mock.answer("GET", url, None)).status_code == 404
