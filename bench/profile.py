@@ -17,7 +17,7 @@ COMPONENTS = [
     ("asgiref (sync_to_async / thread hops)", ("/asgiref/",)),
     ("gateway code (routing/, gateway/)", ("/routing/", "/gateway/")),
     ("httpx", ("/httpx/",)),
-    ("httpx_aiohttp + aiohttp (upstream client)", ("/httpx_aiohttp/", "/aiohttp/", "/multidict/", "/yarl/")),
+    ("aiohttp (upstream client)", ("/aiohttp/", "/multidict/", "/yarl/")),
     ("uvicorn (HTTP server)", ("/uvicorn/",)),
     ("django db + sqlite (log writer, route poll)", ("/django/db/", "sqlite3")),
     ("django request handling", ("/django/",)),

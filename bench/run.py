@@ -78,11 +78,17 @@ class Bench:
             self.env["WHATIF"] = self.args.whatif
             print(f"WHAT-IF RUN: the gateway runs with {self.args.whatif} (bench/whatif.py); not the product as is",
                   flush=True)
-        cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.gw_port),
-               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--lifespan", "on", "--backlog", "4096"]
+        if self.args.server == "granian":
+            cmd = [PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(self.gw_port),
+                   "--loop", "uvloop", "--no-ws", "--log-level", "warning", "--backlog", "4096",
+                   "--backpressure", "4096", "--workers", str(self.args.workers), app]
+        else:
+            cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.gw_port), "--loop", "uvloop",
+                   "--http", "httptools", "--no-access-log", "--lifespan", "on", "--backlog", "4096"]
         cpu = "1"
         if self.args.workers > 1:  # scale-out check: N worker processes spread over both cores
-            cmd += ["--workers", str(self.args.workers)]
+            if self.args.server != "granian":
+                cmd += ["--workers", str(self.args.workers)]
             cpu = "0,1"
         self.gateway = self.procs.start("gateway", cmd, cpu=cpu, env=self.env, cwd=str(ROOT))
         procs.wait_http(self.gw_port, "/healthz", self.gateway, name="gateway")
@@ -289,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="py-spy profile of the gateway under non-stream c=16")
     ap.add_argument("--workers", type=int, default=1,
                     help="gateway worker processes; >1 spreads them over both cores (scale-out numbers)")
+    ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn",
+                    help="the gateway's ASGI server (uvicorn: what `make run` uses)")
     ap.add_argument("--only", default="", help="comma-separated substrings of workload names to run")
     ap.add_argument("--no-relay", action="store_true", help="skip the TCP-relay floor measurements")
     ap.add_argument("--whatif", default="", help="gcfreeze,nogc,nolog,gcstats: size a cost (bench/whatif.py)")
