@@ -1,7 +1,7 @@
 """Talking to upstreams: one call, its failure kinds, and reading a stream.
 
-- `open_upstream()` sends the request (`upstream_client`: pooled aiohttp sessions, or
-  the provider's in-process `answer`) and waits for status + headers within the
+- `open_upstream()` sends the request (`upstream_client`: pooled keep-alive connections,
+  or the provider's in-process `answer`) and waits for status + headers within the
   deployment's first-byte timeout (connect timeout separately); failures come back as
   `UpstreamFailure` with a precise kind, so the caller can fail over before any byte
   has reached the client.
@@ -12,10 +12,8 @@
 """
 
 import asyncio
-import errno
+import time
 from dataclasses import dataclass
-
-import aiohttp
 
 from . import providers, upstream_client
 from .sse import SseTap
@@ -32,25 +30,19 @@ class UpstreamFailure(Exception):
         self.kind, self.detail, self.timeout = kind, detail, timeout
 
 
-_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
-
-
 def classify(exc: BaseException) -> UpstreamFailure:
     """Map a client or socket error to a precise failure kind."""
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, upstream_client.ConnectTimedOut):
         return UpstreamFailure("connect_timeout", text, timeout=True)
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, upstream_client.ConnectFailed):
         return UpstreamFailure("connect_error", text)
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)) or (
-            isinstance(exc, aiohttp.ClientOSError) and exc.errno in _RESET_ERRNOS):
+    if isinstance(exc, (upstream_client.ClosedBeforeResponse, ConnectionResetError, BrokenPipeError)):
         return UpstreamFailure("upstream_reset", "the upstream closed the connection without answering")
+    if isinstance(exc, upstream_client.BrokenResponse):
+        return UpstreamFailure("upstream_disconnected", text)
     if isinstance(exc, ConnectionError):
         return UpstreamFailure("connect_error", text)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return UpstreamFailure("upstream_disconnected", "the upstream connection broke mid-response")
-    if isinstance(exc, TimeoutError):  # aiohttp's socket read timeouts are TimeoutErrors too
-        return UpstreamFailure("read_timeout", text, timeout=True)
     return UpstreamFailure("upstream_error", text)
 
 
@@ -63,15 +55,14 @@ class Sent:
 async def open_upstream(dep, method: str, url: str, headers: dict[str, str], content: bytes | None,
                         *, stream: bool) -> Sent:
     local = getattr(providers.get(dep.provider), "answer", None)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = time.perf_counter()  # not loop.time(): uvloop's clock ticks in whole milliseconds
     try:
         async with asyncio.timeout(min(dep.first_byte_timeout, dep.total_timeout)):
             if local is not None:
                 response = await local(method, url, content)
             else:
                 response = await upstream_client.send(method, url, headers, content, dep.connect_timeout)
-    except aiohttp.ClientError as exc:  # first: aiohttp's connect timeout is a TimeoutError too
+    except upstream_client.UpstreamError as exc:
         raise classify(exc) from exc
     except TimeoutError:
         raise UpstreamFailure("first_byte_timeout", f"no response within {dep.first_byte_timeout:g}s",
@@ -80,7 +71,7 @@ async def open_upstream(dep, method: str, url: str, headers: dict[str, str], con
         raise classify(exc) from exc
     if not stream or response.status_code >= 300 or "text/event-stream" not in response.headers.get("content-type", ""):
         try:  # anything but a successful event stream is read whole, within the total timeout
-            async with asyncio.timeout(max(0.001, dep.total_timeout - (loop.time() - started))):
+            async with asyncio.timeout(max(0.001, dep.total_timeout - (time.perf_counter() - started))):
                 await response.read()
         except BaseException as exc:
             response.close()
@@ -88,13 +79,13 @@ async def open_upstream(dep, method: str, url: str, headers: dict[str, str], con
             if failure is None:
                 raise
             raise failure from exc
-    return Sent(response, loop.time() - started)
+    return Sent(response, time.perf_counter() - started)
 
 
 def _read_failure(exc: BaseException, timeout_kind: str, timeout_detail: str) -> UpstreamFailure | None:
     """What a failed body read becomes: our own deadline (`timeout_kind`), a broken
     connection (`upstream_disconnected`), or None for anything else (cancellation)."""
-    if isinstance(exc, aiohttp.ClientError) or (isinstance(exc, OSError) and type(exc) is not TimeoutError):
+    if isinstance(exc, upstream_client.UpstreamError) or (isinstance(exc, OSError) and type(exc) is not TimeoutError):
         failure = classify(exc)
         if not failure.timeout:
             failure.kind = "upstream_disconnected"

@@ -2,12 +2,11 @@
 deadlines and tell a broken connection from our own timeout."""
 
 import asyncio
-import errno
 from types import SimpleNamespace
 
-import aiohttp
 import pytest
 
+from routing import upstream_client
 from routing.relay import UpstreamFailure, classify, open_upstream, read_frames
 from routing.sse import SseTap
 from routing.upstream_client import LocalResponse, close_all
@@ -19,17 +18,15 @@ async def pooled_sessions_closed():
     await close_all()  # sessions belong to the test's event loop
 
 @pytest.mark.parametrize(("cause", "kind", "timeout"), [
-    (aiohttp.ClientConnectorError(
-        aiohttp.client_reqrep.ConnectionKey("h", 1, False, True, None, None, None), ConnectionRefusedError(111, "x")),
-     "connect_error", False),
-    (aiohttp.ServerDisconnectedError(), "upstream_reset", False),
-    (aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer"), "upstream_reset", False),
+    (upstream_client.ConnectFailed("refused"), "connect_error", False),
+    (upstream_client.ConnectTimedOut("slow connect"), "connect_timeout", True),
+    (upstream_client.ClosedBeforeResponse("closed"), "upstream_reset", False),
     (ConnectionResetError(104, "reset"), "upstream_reset", False),
-    (aiohttp.ClientPayloadError("incomplete"), "upstream_disconnected", False),
-    (aiohttp.ConnectionTimeoutError("slow connect"), "connect_timeout", True),
-    (aiohttp.SocketTimeoutError("slow read"), "read_timeout", True),
+    (upstream_client.BrokenResponse("incomplete"), "upstream_disconnected", False),
+    (ConnectionRefusedError(111, "refused"), "connect_error", False),
+    (upstream_client.UpstreamError("odd"), "upstream_error", False),
 ])
-def test_aiohttp_errors_decide_the_kind(cause, kind, timeout):
+def test_client_errors_decide_the_kind(cause, kind, timeout):
     failure = classify(cause)
     assert (failure.kind, failure.timeout) == (kind, timeout)
 
@@ -70,7 +67,7 @@ async def test_frames_are_yielded_whole_as_they_complete():
 
 async def test_broken_connection_mid_stream_is_upstream_disconnected():
     with pytest.raises(UpstreamFailure) as info:
-        await frames_of(Scripted([b"data: 1\n\n", aiohttp.ClientPayloadError("incomplete")]))
+        await frames_of(Scripted([b"data: 1\n\n", upstream_client.BrokenResponse("incomplete")]))
     assert (info.value.kind, info.value.timeout) == ("upstream_disconnected", False)
 
 
