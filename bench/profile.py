@@ -15,9 +15,9 @@ from pathlib import Path
 # (component, substrings of a frame's file path); first match wins, innermost frame first
 COMPONENTS = [
     ("asgiref (sync_to_async / thread hops)", ("/asgiref/",)),
+    ("upstream client (routing/upstream_client.py)", ("/routing/upstream_client.py",)),
     ("gateway code (routing/, gateway/)", ("/routing/", "/gateway/")),
-    ("httpx", ("/httpx/",)),
-    ("aiohttp (upstream client)", ("/aiohttp/", "/multidict/", "/yarl/")),
+    ("httptools (HTTP parsing, C)", ("/httptools/",)),
     ("uvicorn (HTTP server)", ("/uvicorn/",)),
     ("django db + sqlite (log writer, route poll)", ("/django/db/", "sqlite3")),
     ("django request handling", ("/django/",)),

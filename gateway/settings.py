@@ -122,6 +122,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
-        "httpx": {"level": "WARNING"},  # one INFO line per upstream call is noise (and costs time)
     },
 }
