@@ -147,6 +147,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.lost = False
+        self.active = False  # an exchange is running (bytes are expected)
         self.idle_since = 0.0
         self._reset_exchange()
 
@@ -169,6 +170,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if not self.active:  # bytes on an idle connection: nothing can be trusted on it any more
+            self.transport.close()
+            return
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -247,6 +251,7 @@ class _Connection(asyncio.Protocol):
 
     async def exchange(self, request: bytes) -> None:
         """Send the request; return when the status line and headers are in."""
+        self.active = True
         self.transport.write(request)
         while not self.headers_done:
             if self.error is not None:
@@ -277,6 +282,7 @@ class _Connection(asyncio.Protocol):
                     and self.keep_alive)
         pool, self.pool = self.pool, None
         if reusable:
+            self.active = False
             self._reset_exchange()
             self.parser = httptools.HttpResponseParser(self)
             self.pool = pool

@@ -228,3 +228,20 @@ async def test_pool_limit_waits_for_a_free_connection(settings):
         await first.read()  # hands it back
         assert await (await send("GET", server.url + "/x", {}, None, 0.1)).read() == b'{"ok":true}'
         assert server.connections == 1
+
+
+async def test_bytes_on_an_idle_connection_retire_it():
+    async def chatty(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"HTTP/1.1 500 Stale\r\ncontent-length: 0\r\n\r\n")  # nobody asked
+        await reader.read()
+
+    async with Server(chatty) as server:
+        assert await (await send("GET", server.url + "/x", {}, None, 1.0)).read() == b"ok"
+        await asyncio.sleep(0.15)
+        again = await send("GET", server.url + "/x", {}, None, 1.0)
+        assert (again.status_code, await again.read()) == (200, b"ok")  # a fresh exchange, not the stray 500
+        assert server.connections == 2
