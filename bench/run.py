@@ -9,6 +9,7 @@ table, writes JSON (bench/results/latest.json).
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -79,6 +80,8 @@ class Bench:
             print(f"WHAT-IF RUN: the gateway runs with {self.args.whatif} (bench/whatif.py); not the product as is",
                   flush=True)
         if self.args.server == "granian":
+            if importlib.util.find_spec("granian") is None:
+                raise SystemExit("--server granian needs granian in the venv: .venv/bin/pip install granian")
             cmd = [PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(self.gw_port),
                    "--loop", "uvloop", "--no-ws", "--log-level", "warning", "--backlog", "4096",
                    "--backpressure", "4096", "--workers", str(self.args.workers), app]

@@ -245,3 +245,57 @@ async def test_bytes_on_an_idle_connection_retire_it():
         again = await send("GET", server.url + "/x", {}, None, 1.0)
         assert (again.status_code, await again.read()) == (200, b"ok")  # a fresh exchange, not the stray 500
         assert server.connections == 2
+
+
+def self_signed(tmp_path):
+    """A certificate for localhost/127.0.0.1, written as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+async def test_https_verifies_the_upstream_certificate(tmp_path):
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    hosts = []
+
+    async def serve(reader, writer):
+        hosts.append((await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[1])
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        await reader.read()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):  # not in the system's trust store
+            await send("GET", f"https://localhost:{port}/x", {}, None, 2.0)
+        upstream_client._pools[f"https://localhost:{port}"].tls.load_verify_locations(cert)  # now trusted
+        resp = await send("GET", f"https://localhost:{port}/x", {}, None, 2.0)
+        assert (resp.status_code, await resp.read()) == (200, b"ok")
+        assert hosts == [f"host: localhost:{port}".encode()]
+    finally:
+        server.close()
