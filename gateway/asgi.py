@@ -41,9 +41,10 @@ async def lifespan(receive, send) -> None:
             # (measured: c=16 p99 57 ms -> 22 ms; each gen-2 pass had paused ~50 ms).
             gc.collect()
             gc.freeze()
-            # The event loop shares the GIL with the database threads (log writer, route
-            # poll). Python lets a busy thread keep the GIL for the switch interval (5 ms by
-            # default) before the loop gets it back; that wait was the c=1 latency tail.
+            # The event loop shares the GIL with the database threads. A thread holding the GIL
+            # keeps it for up to the switch interval (5 ms by default) while the loop waits; with
+            # the log writer at idle CPU priority (dbthread.run_background), a descheduled holder
+            # would otherwise stall the loop that long.
             sys.setswitchinterval(settings.GATEWAY["GIL_SWITCH_INTERVAL"])
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":

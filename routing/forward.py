@@ -26,7 +26,7 @@ from .calls import Call, copy_upstream_headers
 from .http import Response
 from .policy import PolicyRejected, apply_policy
 from .relay import UpstreamFailure, open_upstream
-from .upstream_client import UpstreamResponse
+from .upstream_client import Headers, UpstreamResponse
 from .snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
 
 FORWARDED_CLIENT_HEADERS = (("HTTP_OPENAI_BETA", "openai-beta"), ("HTTP_X_CLIENT_REQUEST_ID", "x-client-request-id"))
@@ -129,7 +129,7 @@ class Outcome:
 
     def __init__(self) -> None:
         self.failure: UpstreamFailure | None = None
-        self.response: tuple[int, object, bytes, DeploymentSnap] | None = None  # last retryable answer
+        self.response: tuple[int, Headers, bytes, DeploymentSnap] | None = None  # last retryable answer
         self.limited: limits.Limited | None = None
 
 

@@ -10,6 +10,7 @@ to a JSON-lines spool file, which the next writer start replays.
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import operator
 import os
@@ -78,6 +79,7 @@ def _json_text(value) -> str:
     return orjson.dumps(value).decode()
 
 
+@functools.cache
 def _adapters():
     """(timestamp, json) adapters for the configured database, equivalent to what the ORM
     would store: SQLite keeps both as text; psycopg takes aware datetimes as they are and
@@ -92,16 +94,10 @@ def _adapters():
     return ops.adapt_datetimefield_value, (lambda value: ops.adapt_json_value(value, None))
 
 
-_adapt: tuple | None = None
-
-
 def _row(r: LogRecord) -> tuple:
     """The INSERT parameters for one record: a few microseconds (the ORM's per-field
     adaptation took ~27 µs, on the event loop, for every request)."""
-    global _adapt
-    if _adapt is None:
-        _adapt = _adapters()
-    ts, js = _adapt
+    ts, js = _adapters()
     row = list(_values(r))
     row[_CREATED], row[_POLICY], row[_ATTEMPTS] = ts(row[_CREATED]), js(row[_POLICY]), js(row[_ATTEMPTS])
     return tuple(row)
@@ -123,7 +119,7 @@ def _write(records: list[LogRecord]) -> None:
     from .models import RequestLog, ResponseAffinity
 
     rows = [r.row or _row(r) for r in records]
-    ts = _adapt[0] if _adapt is not None else _adapters()[0]
+    ts = _adapters()[0]
     ttl = timedelta(seconds=settings.GATEWAY["RESPONSE_AFFINITY_TTL_SECONDS"])
     affinities = [
         (rid, r.deployment_id, r.group_name, ts(r.created_at), ts(r.created_at + ttl))
