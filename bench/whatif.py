@@ -30,7 +30,7 @@ if SWITCHES - KNOWN:
     raise SystemExit(f"unknown WHATIF switch(es): {', '.join(sorted(SWITCHES - KNOWN))}")
 
 if "nolog" in SWITCHES:
-    from routing.logwriter import writer
+    from routing.audit.logwriter import writer
 
     writer.enqueue = lambda record: None
 if "gcfreeze" in SWITCHES:

@@ -20,10 +20,11 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 admin_app = get_asgi_application()  # also runs django.setup()
 
-from routing import relay, routes  # noqa: E402
 from routing.asgi_api import app as api_app  # noqa: E402
+from routing.audit.logwriter import writer  # noqa: E402
+from routing.config import route_table  # noqa: E402
 from routing.errors import error_body  # noqa: E402
-from routing.logwriter import writer  # noqa: E402
+from routing.upstream import relay
 
 log = logging.getLogger("gateway")
 
@@ -33,7 +34,7 @@ async def lifespan(receive, send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             try:
-                await routes.table.get()
+                await route_table.table.get()
             except Exception:  # the database may come up later; requests retry the load
                 log.exception("initial route load failed")
             # Everything loaded so far (Django, the app, the route table) lives as long as the
@@ -48,7 +49,7 @@ async def lifespan(receive, send) -> None:
             sys.setswitchinterval(settings.GATEWAY["GIL_SWITCH_INTERVAL"])
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await routes.table.stop()
+            await route_table.table.stop()
             await writer.close()
             await relay.close_clients()
             await send({"type": "lifespan.shutdown.complete"})

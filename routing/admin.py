@@ -23,11 +23,19 @@ from django.db.models import Count, Q
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from . import services
-from .forms import DeploymentForm, FallbackFormSet, ParamPolicyForm, PolicyRuleForm
-from .health_view import deployment_health
-from .models import (ApiKey, Deployment, GroupFallback, ModelGroup, ParamPolicy, PolicyRule, RequestLog,
-                     ResponseAffinity)
+from routing import services
+from routing.forms import DeploymentForm, FallbackFormSet, ParamPolicyForm, PolicyRuleForm
+from routing.models import (
+    ApiKey,
+    Deployment,
+    GroupFallback,
+    ModelGroup,
+    ParamPolicy,
+    PolicyRule,
+    RequestLog,
+    ResponseAffinity,
+)
+from routing.resilience.health_report import deployment_health
 
 admin.site.site_header = "LLM Gateway"
 admin.site.site_title = "LLM Gateway admin"

@@ -6,4 +6,4 @@ class RoutingConfig(AppConfig):
     verbose_name = "Gateway routing"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (system checks; route-table invalidation)
+        from routing import checks, signals  # noqa: F401  (system checks; route-table invalidation)

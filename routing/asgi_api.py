@@ -19,9 +19,10 @@ import re
 
 from django.conf import settings
 
-from . import errors, views
-from .errors import GatewayError
-from .http import ApiRequest, Response
+from routing import errors
+from routing.api import views
+from routing.errors import GatewayError
+from routing.http import ApiRequest, Response
 
 _EXACT = {
     "/v1/responses": ("responses", "responses"),

@@ -11,9 +11,9 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from . import services
-from .models import Deployment, GroupFallback, ParamPolicy, PolicyRule
-from .policy import compile_rule
+from routing import services
+from routing.models import Deployment, GroupFallback, ParamPolicy, PolicyRule
+from routing.policy import compile_rule
 
 
 class HttpsURLField(forms.CharField):

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from . import crypto
+from routing import crypto
 
 
 class Strategy(models.TextChoices):

@@ -5,10 +5,10 @@ import logging
 
 from django.utils import timezone
 
-from . import keys as keys_mod
-from .models import ApiKey, Deployment, ModelGroup, ParamPolicy, ResponseAffinity, RouteVersion
-from .policy import Rule, compile_rule
-from .snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
+from routing import keys as keys_mod
+from routing.config.snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
+from routing.models import ApiKey, Deployment, ModelGroup, ParamPolicy, ResponseAffinity, RouteVersion
+from routing.policy import Rule, compile_rule
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
-from . import keys as keys_mod
-from .models import ApiKey, Deployment, ModelGroup, ParamPolicy, PolicyRule, Provider, RouteVersion
+from routing import keys as keys_mod
+from routing.models import ApiKey, Deployment, ModelGroup, ParamPolicy, PolicyRule, Provider, RouteVersion
 
 AZURE_RESPONSES_PRESET = "azure-responses"
 

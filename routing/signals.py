@@ -5,16 +5,17 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from .models import ApiKey, Deployment, GroupFallback, ModelGroup, ParamPolicy, PolicyRule
+from routing.models import ApiKey, Deployment, GroupFallback, ModelGroup, ParamPolicy, PolicyRule
 
 _WATCHED = (ModelGroup, Deployment, ParamPolicy, PolicyRule, ApiKey, GroupFallback)
 
 
 def _changed(**kwargs) -> None:
-    from . import routes, services
+    from routing import services
+    from routing.config import route_table
 
     transaction.on_commit(services.route_version_bump)
-    routes.table.mark_stale()
+    route_table.table.mark_stale()
 
 
 for _model in _WATCHED:

@@ -2,7 +2,7 @@
 
 from types import ModuleType
 
-from . import azure, mock, openai, openai_compatible
+from routing.providers import azure, mock, openai, openai_compatible
 
 REGISTRY: dict[str, ModuleType] = {
     "azure": azure,

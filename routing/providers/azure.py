@@ -9,7 +9,7 @@ Ops often paste the base with `/openai` or `/openai/v1` already on it; both are 
 
 from urllib.parse import quote
 
-from .base import with_query
+from routing.providers.base import with_query
 
 
 def _resource_root(api_base: str) -> str:

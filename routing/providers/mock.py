@@ -13,8 +13,8 @@ from collections import OrderedDict
 import orjson
 from yarl import URL
 
-from ..sse import frame
-from ..upstream_client import LocalResponse
+from routing.upstream.client import LocalResponse
+from routing.upstream.sse import frame
 
 _STORE: "OrderedDict[str, dict]" = OrderedDict()
 _STORE_LIMIT = 10_000

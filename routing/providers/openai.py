@@ -1,6 +1,6 @@
 """OpenAI: `{api_base}/{path}`, `Authorization: Bearer`."""
 
-from .base import join
+from routing.providers.base import join
 
 DEFAULT_BASE = "https://api.openai.com/v1"
 

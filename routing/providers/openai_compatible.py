@@ -1,7 +1,7 @@
 """OpenAI-compatible servers (vLLM, llama.cpp, …): OpenAI's wire, your base URL, key optional."""
 
-from .base import join
-from .openai import auth_headers  # noqa: F401  (same Bearer auth)
+from routing.providers.base import join
+from routing.providers.openai import auth_headers  # noqa: F401  (same Bearer auth)
 
 
 def url(dep, path: str, query: str = "") -> str:

@@ -36,7 +36,14 @@ from routing.models import ApiKey, Deployment, ModelGroup, ParamPolicy, RequestL
 from routing.services import api_key_create, presets_ensure
 from tests.fakes.upstream import FakeUpstream
 from tests.integration.server import (
-    MASTER_KEY, UPSTREAM_KEY, UPSTREAM_MODEL, GatewayServer, resetting, server_database_url, start_fake, unique,
+    MASTER_KEY,
+    UPSTREAM_KEY,
+    UPSTREAM_MODEL,
+    GatewayServer,
+    resetting,
+    server_database_url,
+    start_fake,
+    unique,
 )
 
 _DEFAULT = object()

@@ -36,7 +36,12 @@ from routing.services import presets_ensure
 from tests.fakes import upstream_payloads as payloads
 from tests.fakes.upstream import FakeUpstream, _Reject
 from tests.integration.server import (
-    MASTER_KEY, UPSTREAM_KEY, UPSTREAM_MODEL, resetting, start_fake, unique,
+    MASTER_KEY,
+    UPSTREAM_KEY,
+    UPSTREAM_MODEL,
+    resetting,
+    start_fake,
+    unique,
 )
 
 ADMIN_PASSWORD = "resilience-admin-pw-7f3a"

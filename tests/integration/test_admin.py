@@ -379,7 +379,7 @@ def test_fallback_loops_are_refused_and_health_is_shown(admin_client, db):
 
 
 def test_deployment_health_is_visible(admin_client, deployment):
-    from routing.breaker import breaker
+    from routing.resilience.breaker import breaker
 
     for _ in range(3):
         breaker.failure(deployment.pk, "connect_error", threshold=3, window=60, cooldown=30)

@@ -6,7 +6,7 @@ import uuid
 import pytest
 import redis
 
-from routing.limits import Limited, RedisLimiter
+from routing.resilience.limits import Limited, RedisLimiter
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from routing.logwriter import LogRecord, _write
+from routing.audit.logwriter import LogRecord, _write
 from routing.models import RequestLog, ResponseAffinity
 
 pytestmark = pytest.mark.django_db

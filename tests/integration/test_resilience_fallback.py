@@ -7,8 +7,7 @@ import time
 from django.db import transaction
 
 from routing.models import GroupFallback
-from tests.integration.resilience_support import _fake_c_server, fake_c  # noqa: F401 (fixtures)
-from tests.integration.resilience_support import post, route, served_by, wait_served
+from tests.integration.resilience_support import _fake_c_server, fake_c, post, route, served_by, wait_served  # noqa: F401 (fixtures)
 from tests.integration.server import unique
 
 

@@ -5,7 +5,12 @@ deployment; and /v1/responses/compact only goes to deployments that support it."
 import pytest
 
 from tests.integration.resilience_support import (  # noqa: F401 (fixtures)
-    _reasoning_fake_server, attempts, post, reasoning_fake, route, served_by,
+    _reasoning_fake_server,
+    attempts,
+    post,
+    reasoning_fake,
+    route,
+    served_by,
 )
 from tests.integration.server import assert_openai_error, parse_sse
 

@@ -9,7 +9,12 @@ import pytest
 
 from routing.models import Deployment
 from tests.integration.server import (
-    UPSTREAM_KEY, GatewayServer, assert_openai_error, bearer, eventually, server_database_url,
+    UPSTREAM_KEY,
+    GatewayServer,
+    assert_openai_error,
+    bearer,
+    eventually,
+    server_database_url,
 )
 
 API_VERSION = "2025-04-01-preview"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from routing.routes_import import RoutesFileError, import_routes
+from routing.config.importer import RoutesFileError, import_routes
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """routing/providers/azure.py: both URL generations, api-key auth."""
 
+from routing.config.snapshots import DeploymentSnap
 from routing.providers import azure
-from routing.snapshots import DeploymentSnap
 
 
 def dep(**kw) -> DeploymentSnap:

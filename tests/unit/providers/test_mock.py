@@ -3,7 +3,7 @@
 import orjson
 
 from routing.providers import mock
-from routing.sse import SseTap
+from routing.upstream.sse import SseTap
 
 
 def test_event_sequence_matches_the_responses_api():

@@ -1,7 +1,7 @@
 """routing/providers/openai.py and openai_compatible.py."""
 
+from routing.config.snapshots import DeploymentSnap
 from routing.providers import openai, openai_compatible
-from routing.snapshots import DeploymentSnap
 
 
 def dep(**kw) -> DeploymentSnap:

@@ -1,0 +1,91 @@
+"""One client request's bookkeeping: ids, timings, the log record, response headers.
+
+`Call` follows a request from arrival to its log row. Overhead is the time spent in
+the gateway minus the time spent waiting for the upstream.
+"""
+
+import asyncio
+import time
+import uuid
+from datetime import datetime, timezone
+
+from routing.audit.logwriter import LogRecord, writer
+from routing.errors import GatewayError
+from routing.http import Response
+from routing.resilience import limits
+from routing.upstream.usage import Usage
+
+# Upstream response headers never relayed: hop-by-hop, or recomputed for our body.
+DROP_RESPONSE_HEADERS = frozenset({
+    "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "server", "date",
+    "set-cookie", "proxy-authenticate", "trailer", "upgrade", "alt-svc", "strict-transport-security",
+})
+
+
+class Call:
+    __slots__ = ("request_id", "t0", "upstream_seconds", "record", "parallel_scopes", "token_scopes")
+
+    def __init__(self, method: str, endpoint: str, path: str) -> None:
+        self.t0 = time.perf_counter()
+        self.request_id = "req_" + uuid.uuid4().hex
+        self.upstream_seconds = 0.0
+        self.parallel_scopes: list[str] = []  # limiter slots to release when the call ends
+        self.token_scopes: list[str] = []  # limiter scopes that count this call's tokens
+        self.record = LogRecord(request_id=self.request_id, created_at=datetime.now(timezone.utc),
+                                method=method, endpoint=endpoint, path=path)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000
+
+    def overhead_ms(self) -> float:
+        return max(0.0, self.elapsed_ms() - self.upstream_seconds * 1000)
+
+    def headers(self, response: Response) -> Response:
+        """Our response headers; overhead is fixed here, when the response starts."""
+        overhead = self.record.overhead_ms = self.overhead_ms()
+        response["x-gateway-request-id"] = self.request_id
+        response["x-gateway-overhead-ms"] = f"{overhead:.3f}"
+        if self.record.deployment_id is not None:
+            response["x-gateway-deployment"] = f"{self.record.deployment_id}:{self.record.deployment_name}"
+        return response
+
+    def fail(self, error: GatewayError) -> Response:
+        """Answer with an OpenAI-shaped error and log it."""
+        response = Response(error.body(), status=error.status)
+        for name, value in error.headers.items():
+            response[name] = value
+        rec = self.record
+        rec.error_type = rec.error_type or (error.code or error.type)
+        rec.error_message = rec.error_message or error.message
+        self.done(error.status)
+        return self.headers(response)
+
+    def usage(self, found: Usage) -> None:
+        rec = self.record
+        rec.input_tokens, rec.output_tokens, rec.total_tokens = found.input_tokens, found.output_tokens, found.total_tokens
+        rec.cached_tokens, rec.reasoning_tokens = found.cached_tokens, found.reasoning_tokens
+
+    def done(self, status: int) -> None:
+        rec = self.record
+        rec.status = status
+        rec.latency_ms = self.elapsed_ms()
+        if rec.overhead_ms is None:
+            rec.overhead_ms = self.overhead_ms()
+        writer.enqueue(rec)
+        if self.parallel_scopes or (self.token_scopes and rec.total_tokens):
+            asyncio.get_running_loop().create_task(self._settle(rec.total_tokens or 0))
+
+    async def _settle(self, tokens: int) -> None:
+        limiter = limits.limiter()
+        for scope in self.parallel_scopes:
+            await limiter.leave(scope)
+        if tokens:
+            for scope in self.token_scopes:
+                await limiter.add_tokens(scope, tokens)
+
+
+def copy_upstream_headers(upstream_headers, response: Response) -> None:
+    for name, value in upstream_headers.items():
+        lname = name.lower()
+        if lname not in DROP_RESPONSE_HEADERS and lname != "content-type":
+            response[name] = value

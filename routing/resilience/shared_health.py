@@ -1,0 +1,86 @@
+"""Deployment health shared through Redis (when REDIS_URL is set).
+
+Each process runs its own breaker; whenever one changes a deployment's state (cooled,
+or healthy again) it publishes it to `gw:health:<id>`, and every process pulls all
+deployments' states on its route-refresh tick and adopts the newer ones. So a
+deployment one process found failing is skipped by all of them within a tick.
+"""
+
+import asyncio
+import logging
+
+from django.conf import settings
+
+from routing.resilience.breaker import Health, breaker
+
+log = logging.getLogger(__name__)
+TTL = 24 * 3600
+_redis = None
+
+
+def _client():
+    global _redis
+    if _redis is None and settings.REDIS_URL:
+        import redis.asyncio as aioredis
+
+        _redis = aioredis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                   decode_responses=True)
+    return _redis
+
+
+def _publish(dep_id: int, h: Health) -> None:
+    client = _client()
+    if client is None:
+        return
+    fields = {"state": h.state, "cooled_until": h.cooled_until, "last_error": h.last_error[:500],
+              "last_error_at": h.last_error_at, "changed_at": h.changed_at}
+    try:
+        asyncio.get_running_loop().create_task(_write(client, dep_id, fields))
+    except RuntimeError:  # no loop (admin thread): nothing to share from there
+        pass
+
+
+async def _write(client, dep_id: int, fields: dict) -> None:
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hset(f"gw:health:{dep_id}", mapping=fields).expire(f"gw:health:{dep_id}", TTL)
+            await pipe.execute()
+    except Exception as exc:
+        log.warning("could not share health of deployment %s: %s", dep_id, exc)
+
+
+async def pull(dep_ids) -> None:
+    client = _client()
+    if client is None:
+        return
+    ids = list(dep_ids)
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for dep_id in ids:
+                pipe.hgetall(f"gw:health:{dep_id}")
+            rows = await pipe.execute()
+    except Exception as exc:
+        log.warning("could not read shared health: %s", exc)
+        return
+    for dep_id, row in zip(ids, rows):
+        if row:
+            breaker.adopt(dep_id, state=row.get("state", "healthy"), cooled_until=float(row.get("cooled_until") or 0),
+                          last_error=row.get("last_error", ""), last_error_at=float(row.get("last_error_at") or 0),
+                          changed_at=float(row.get("changed_at") or 0))
+
+
+def read_sync(dep_id: int) -> dict | None:
+    """For the admin (a worker thread): the shared state, if any."""
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    try:
+        row = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_timeout=0.5).hgetall(
+            f"gw:health:{dep_id}")
+    except Exception:
+        return None
+    return row or None
+
+
+breaker.on_change = _publish
