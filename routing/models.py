@@ -247,6 +247,19 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+class Outcome(models.TextChoices):
+    """How a request ended, in one word an auditor can filter on."""
+
+    COMPLETED = "completed", "Completed"
+    UPSTREAM_ERROR = "upstream_error", "Upstream answered with an error"
+    UPSTREAM_FAILED = "upstream_failed", "No usable upstream answer"
+    BROKEN_MIDSTREAM = "broken_midstream", "Stream broke mid-way"
+    CLIENT_DISCONNECTED = "client_disconnected", "Client disconnected"
+    SHUTDOWN = "shutdown", "Cut by shutdown"
+    REJECTED = "rejected", "Refused by the gateway"
+    INTERNAL_ERROR = "internal_error", "Gateway error"
+
+
 class RequestLog(models.Model):
     """One row per client request. Plain columns, no foreign keys: the audit trail
     records what things were called at the time and survives deletions."""
@@ -281,6 +294,10 @@ class RequestLog(models.Model):
     upstream_request_id = models.CharField(max_length=200, blank=True)
     error_type = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True, db_index=True)
+    rejected_param = models.CharField(
+        max_length=200, blank=True, db_index=True,
+        help_text="The body parameter the upstream refused (400 unknown/unsupported parameter), if it named one.")
     client_disconnected = models.BooleanField(default=False)
     bytes_out = models.BigIntegerField(default=0)
 

@@ -5,6 +5,7 @@ import orjson
 from routing import errors
 from routing.config import route_table
 from routing.config.snapshots import GroupSnap, KeySnap, RouteSnapshot
+from routing.forwarding.upstream_request import FORWARDED_CLIENT_HEADERS
 from routing.http import ApiRequest
 
 # `curl -d` sends application/x-www-form-urlencoded by default; its body is still the
@@ -48,3 +49,13 @@ def forwarded_query(request: ApiRequest) -> str:
     if "api-version" not in query:
         return query
     return "&".join(p for p in query.split("&") if p and not p.startswith("api-version="))
+
+
+def forwarded_headers(meta: dict) -> dict[str, str]:
+    """The client headers the upstream gets (routing.forwarding.upstream_request.FORWARDED_CLIENT_HEADERS)."""
+    found = {}
+    for name in FORWARDED_CLIENT_HEADERS:
+        value = meta.get("HTTP_" + name.upper().replace("-", "_"))
+        if value:
+            found[name] = value
+    return found

@@ -11,7 +11,7 @@ import logging
 import orjson
 
 from routing.api import authentication
-from routing.api.parsing import forwarded_query, group_for, json_body
+from routing.api.parsing import forwarded_headers, forwarded_query, group_for, json_body
 from routing.config import route_table
 from routing.errors import GatewayError
 from routing.forwarding import model_call as forward
@@ -50,7 +50,7 @@ async def model_call(request: ApiRequest, endpoint: str, op_path: str) -> Respon
         group = await group_for(body, key, snap)
         call.record.group_name = group.name
         return await forward.model_call(call, key, group, snap, raw, body, op_path=op_path, endpoint=endpoint,
-                                        query=forwarded_query(request), meta=request.META)
+                                        query=forwarded_query(request), forwarded=forwarded_headers(request.META))
     return await handle(request, endpoint, work)
 
 
@@ -58,7 +58,7 @@ async def stored_response(request: ApiRequest, endpoint: str, response_id: str, 
     """GET/DELETE /v1/responses/{id}, POST …/cancel, GET …/input_items."""
     async def work(call, key, snap):
         return await stored.response_call(call, key, snap, response_id=response_id, method=request.method,
-                                             suffix=suffix, query=forwarded_query(request), meta=request.META,
+                                             suffix=suffix, query=forwarded_query(request), forwarded=forwarded_headers(request.META),
                                              raw=None)
     return await handle(request, endpoint, work)
 

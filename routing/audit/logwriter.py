@@ -56,6 +56,8 @@ class LogRecord:
     upstream_request_id: str = ""
     error_type: str = ""
     error_message: str = ""
+    outcome: str = ""  # models.Outcome; set where it is known, else derived in Call.done()
+    rejected_param: str = ""
     client_disconnected: bool = False
     bytes_out: int = 0
     remember_response: bool = False  # write response_id → deployment affinity

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from routing.audit.logwriter import LogRecord, writer
 from routing.errors import GatewayError
 from routing.http import Response
+from routing.models import Outcome
 from routing.resilience import limits
 from routing.upstream.usage import Usage
 
@@ -68,6 +69,7 @@ class Call:
     def done(self, status: int) -> None:
         rec = self.record
         rec.status = status
+        rec.outcome = rec.outcome or outcome_of(rec)
         rec.latency_ms = self.elapsed_ms()
         if rec.overhead_ms is None:
             rec.overhead_ms = self.overhead_ms()
@@ -82,6 +84,19 @@ class Call:
         if tokens:
             for scope in self.token_scopes:
                 await limiter.add_tokens(scope, tokens)
+
+
+def outcome_of(rec: LogRecord) -> str:
+    """The outcome of a call whose code path did not set one: from who answered and how."""
+    if rec.client_disconnected:
+        return Outcome.CLIENT_DISCONNECTED.value
+    if rec.upstream_status is not None:  # the upstream answered; its status went to the client
+        return Outcome.COMPLETED.value if rec.status < 400 else Outcome.UPSTREAM_ERROR.value
+    if rec.status < 400:
+        return Outcome.COMPLETED.value  # answered by the gateway itself (GET /v1/models)
+    if rec.status in (502, 503, 504):
+        return Outcome.UPSTREAM_FAILED.value
+    return Outcome.INTERNAL_ERROR.value if rec.status >= 500 else Outcome.REJECTED.value
 
 
 def copy_upstream_headers(upstream_headers, response: Response) -> None:

@@ -15,62 +15,25 @@ groups are tried in order (each group at most once, so loops cannot happen).
 import asyncio
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 
 import orjson
 
-from routing import errors, providers
+from routing import errors
 from routing.config.snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
-from routing.forwarding import affinity
+from routing.forwarding import affinity, upstream_request
 from routing.forwarding import response as respond
 from routing.forwarding.call import Call, copy_upstream_headers
+from routing.forwarding.upstream_request import Target, UpstreamRequest
 from routing.http import Response
-from routing.policy import PolicyRejected, apply_policy
 from routing.resilience import limits, load, router
 from routing.resilience.breaker import breaker
 from routing.upstream.client import Headers, UpstreamResponse
 from routing.upstream.relay import UpstreamFailure, open_upstream
 
-FORWARDED_CLIENT_HEADERS = (("HTTP_OPENAI_BETA", "openai-beta"), ("HTTP_X_CLIENT_REQUEST_ID", "x-client-request-id"))
 MAX_RETRY_WAIT = 10.0  # never sleep longer than this before retrying the same deployment
 _rng = random.Random()
-
-
-@dataclass(slots=True)
-class Target:
-    """What to call on each candidate: a path relative to the API root, and the body."""
-    method: str
-    op_path: str
-    endpoint: str
-    query: str
-    raw: bytes | None
-    body: dict | None
-    stream: bool
-
-
-def upstream_headers(dep: DeploymentSnap, meta: dict, *, stream: bool, has_body: bool) -> dict[str, str]:
-    headers = {"accept": "text/event-stream" if stream else "application/json"}
-    if has_body:
-        headers["content-type"] = "application/json"
-    headers["accept-encoding"] = "identity"  # bodies are parsed and relayed as they are; frames arrive as produced
-    for meta_name, name in FORWARDED_CLIENT_HEADERS:
-        if meta_name in meta:
-            headers[name] = meta[meta_name]
-    headers.update(providers.get(dep.provider).auth_headers(dep))
-    return headers
-
-
-def prepare_body(dep: DeploymentSnap, raw: bytes, body: dict, *, endpoint: str, stream: bool) -> tuple[bytes, list]:
-    """(bytes to send, audit list). Raises PolicyRejected."""
-    result = apply_policy(body, dep.rules, endpoint=endpoint, stream=stream)
-    out, changes = result.body, list(result.changes)
-    model = body.get("model")
-    if dep.upstream_model and dep.upstream_model != model:
-        out = out if out is not body else dict(body)
-        out["model"] = dep.upstream_model
-        changes.append({"action": "rewrite", "path": "model", "from": model, "to": dep.upstream_model})
-    return (raw if out is body else orjson.dumps(out)), changes
 
 
 def retry_after_seconds(headers) -> float | None:
@@ -137,7 +100,7 @@ class Outcome:
 
 
 async def model_call(call: Call, key: KeySnap, group: GroupSnap, snap: RouteSnapshot, raw: bytes, body: dict, *,
-                     op_path: str, endpoint: str, query: str, meta: dict):
+                     op_path: str, endpoint: str, query: str, forwarded):
     """POST a model call (responses, chat, compact, input_tokens) through the group and its fallbacks."""
     stream = body.get("stream") is True
     call.record.stream = stream
@@ -155,7 +118,7 @@ async def model_call(call: Call, key: KeySnap, group: GroupSnap, snap: RouteSnap
         if endpoint == "compact":
             candidates = [d for d in candidates if d.supports_compact]
             compact_capable = compact_capable or bool(candidates)
-        answer = await attempt_group(call, g, candidates, target, meta, outcome)
+        answer = await attempt_group(call, g, candidates, target, forwarded, outcome)
         if answer is not None:
             return answer
     if endpoint == "compact" and not compact_capable:
@@ -177,7 +140,7 @@ async def _preferred_deployment(body: dict) -> int | None:
     return None
 
 
-async def attempt_group(call: Call, group: GroupSnap, candidates: list[DeploymentSnap], target: Target, meta: dict,
+async def attempt_group(call: Call, group: GroupSnap, candidates: list[DeploymentSnap], target: Target, forwarded,
                         outcome: Outcome):
     """Up to `max_attempts` upstream calls over the candidates. Deployments skipped for
     their own limits or a probe in progress cost no attempt."""
@@ -189,7 +152,7 @@ async def attempt_group(call: Call, group: GroupSnap, candidates: list[Deploymen
         dep = _next_usable(candidates, calls)
         if dep is None:
             return None
-        content, changes = _body_for(dep, target)  # a policy rejection is the client's 400, before any claim
+        request = _request_for(dep, target, forwarded)  # a policy rejection is the client's 400, before any claim
         if dep.rpm or dep.tpm:
             try:
                 await limits.limiter().hit(f"dep:{dep.id}", dep.rpm, dep.tpm)
@@ -209,10 +172,9 @@ async def attempt_group(call: Call, group: GroupSnap, candidates: list[Deploymen
         previous, retry_after = dep, None
         calls += 1
         try:
-            answer = await _attempt(call, group, dep, target, meta, outcome, content, changes)
+            answer = await _attempt(call, group, dep, target, outcome, request)
             if answer is _STRIPPED:
-                content, changes = _body_for(dep, target)
-                answer = await _attempt(call, group, dep, target, meta, outcome, content, changes)
+                answer = await _attempt(call, group, dep, target, outcome, _request_for(dep, target, forwarded))
         except BaseException:
             breaker.release(dep.id)  # an abandoned probe must not hold the deployment
             raise
@@ -223,13 +185,8 @@ async def attempt_group(call: Call, group: GroupSnap, candidates: list[Deploymen
     return None
 
 
-def _body_for(dep: DeploymentSnap, target: Target) -> tuple[bytes | None, list]:
-    if target.body is None:
-        return target.raw, []
-    try:
-        return prepare_body(dep, target.raw, target.body, endpoint=target.endpoint, stream=target.stream)
-    except PolicyRejected as exc:
-        raise errors.GatewayError(400, exc.message, code="unsupported_parameter", param=exc.param) from None
+def _request_for(dep: DeploymentSnap, target: Target, forwarded) -> UpstreamRequest:
+    return upstream_request.build(dep, target, forwarded)
 
 
 def _next_usable(candidates: list[DeploymentSnap], attempt: int) -> DeploymentSnap | None:
@@ -250,11 +207,10 @@ def _undecryptable_reasoning(target: Target, response: UpstreamResponse) -> bool
     return b"encrypted" in text or b"decrypt" in text or (b"item with id" in text and b"not found" in text)
 
 
-async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Target, meta: dict, outcome: Outcome,
-                   content: bytes | None, changes: list):
+async def _attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Target, outcome: Outcome,
+                   request: UpstreamRequest):
     rec = call.record
-    url = providers.get(dep.provider).url(dep, target.op_path, target.query)
-    headers = upstream_headers(dep, meta, stream=target.stream, has_body=content is not None)
+    url, headers, content, changes = request.url, request.headers, request.content, request.changes
     load.stats.started(dep.id)
     started = time.perf_counter()
     try:
@@ -345,12 +301,11 @@ def _give_up(call: Call, group: GroupSnap, outcome: Outcome):
     raise errors.no_deployment(group.name, breaker.seconds_until_usable(d.id for d in group.deployments))
 
 
-async def call_deployment(call: Call, dep: DeploymentSnap, snap: RouteSnapshot, target: Target, meta: dict):
+async def call_deployment(call: Call, dep: DeploymentSnap, snap: RouteSnapshot, target: Target, forwarded):
     """One deployment, no failover (calls on a stored response must reach its owner)."""
     group = snap.groups.get(dep.group_name) or GroupSnap(id=0, name=dep.group_name, strategy="weighted",
                                                          max_attempts=1, deployments=(dep,))
     single = replace(group, max_attempts=1, deployments=(dep,), retry_on=frozenset())  # its answer is final
     outcome = Outcome()
-    content, changes = _body_for(dep, target)
-    answer = await _attempt(call, single, dep, target, meta, outcome, content, changes)
+    answer = await _attempt(call, single, dep, target, outcome, _request_for(dep, target, forwarded))
     return answer if answer is not None else _give_up(call, group, outcome)

@@ -8,6 +8,7 @@ from routing.config.snapshots import DeploymentSnap
 from routing.forwarding import affinity
 from routing.forwarding.call import Call, copy_upstream_headers
 from routing.http import Response
+from routing.models import Outcome
 from routing.resilience import load
 from routing.upstream import sse
 from routing.upstream.client import UpstreamResponse
@@ -93,6 +94,7 @@ class _Relay:
             except UpstreamFailure as exc:
                 self.failure = exc
                 rec.error_type, rec.error_message = exc.kind, exc.detail
+                rec.outcome = Outcome.BROKEN_MIDSTREAM.value
                 tail = stream_error_frames(tap, self.endpoint, exc)
                 rec.bytes_out += len(tail)
                 yield tail

@@ -11,7 +11,8 @@ from routing import errors
 from routing.config.snapshots import DeploymentSnap, KeySnap, RouteSnapshot
 from routing.forwarding import affinity
 from routing.forwarding.call import Call
-from routing.forwarding.model_call import Target, call_deployment
+from routing.forwarding.model_call import call_deployment
+from routing.forwarding.upstream_request import Target
 
 
 async def deployment_for(response_id: str, key: KeySnap, snap: RouteSnapshot) -> DeploymentSnap:
@@ -31,10 +32,10 @@ async def deployment_for(response_id: str, key: KeySnap, snap: RouteSnapshot) ->
 
 
 async def response_call(call: Call, key: KeySnap, snap: RouteSnapshot, *, response_id: str, method: str,
-                        suffix: str, query: str, meta: dict, raw: bytes | None):
+                        suffix: str, query: str, forwarded, raw: bytes | None):
     dep = await deployment_for(response_id, key, snap)
     call.record.group_name = dep.group_name
     stream = method == "GET" and not suffix and "stream=true" in query
     call.record.stream = stream
     target = Target(method, f"responses/{response_id}{suffix}", call.record.endpoint, query, raw, None, stream)
-    return await call_deployment(call, dep, snap, target, meta)
+    return await call_deployment(call, dep, snap, target, forwarded)

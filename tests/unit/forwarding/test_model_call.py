@@ -2,9 +2,10 @@
 
 import orjson
 
+from routing.api.parsing import forwarded_headers
 from routing.config.snapshots import DeploymentSnap
-from routing.forwarding.model_call import prepare_body, upstream_headers
 from routing.forwarding.response import stream_error_frames
+from routing.forwarding.upstream_request import prepare_body, upstream_headers
 from routing.policy import compile_rule
 from routing.upstream.relay import UpstreamFailure
 from routing.upstream.sse import SseTap
@@ -47,8 +48,9 @@ def test_chat_endpoint_keeps_stream_options():
 
 
 def test_upstream_headers_carry_upstream_auth_not_the_client_key():
-    meta = {"HTTP_AUTHORIZATION": "Bearer sk-gw-client", "HTTP_OPENAI_BETA": "responses=experimental"}
-    headers = upstream_headers(dep(), meta, stream=True, has_body=True)
+    forwarded = forwarded_headers({"HTTP_AUTHORIZATION": "Bearer sk-gw-client",
+                                   "HTTP_OPENAI_BETA": "responses=experimental"})
+    headers = upstream_headers(dep(), forwarded, stream=True, has_body=True)
     assert headers["api-key"] == "up-key" and "authorization" not in headers
     assert headers["accept"] == "text/event-stream" and headers["openai-beta"] == "responses=experimental"
 
