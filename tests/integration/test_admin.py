@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from routing import keys
-from routing.models import ApiKey, Deployment, GroupFallback, ModelGroup, ParamPolicy, RequestLog, ResponseAffinity
+from routing.models import (ApiKey, Deployment, GatewaySettings, GroupFallback, ModelGroup, ParamPolicy, RequestLog,
+                            ResponseAffinity)
 from routing.services import AZURE_RESPONSES_PRESET
 
 SECRET = "sk-upstream-PLAINTEXT-0123456789abcd"
@@ -79,13 +80,19 @@ def test_every_registered_model_has_working_changelist_add_and_change_pages(admi
                                                created_at=timezone.now(), expires_at=timezone.now())
     rows = {ModelGroup: deployment.group, Deployment: deployment, RequestLog: log_rows[0], ResponseAffinity: affinity,
             ApiKey: ApiKey.objects.create(name="ci", prefix="abcd1234", key_hash="0" * 64),
-            ParamPolicy: ParamPolicy.objects.get(name=AZURE_RESPONSES_PRESET)}
-    read_only = {RequestLog, ResponseAffinity}
+            ParamPolicy: ParamPolicy.objects.get(name=AZURE_RESPONSES_PRESET),
+            GatewaySettings: GatewaySettings.objects.create(pk=1)}
+    no_add = {RequestLog, ResponseAffinity, GatewaySettings}
     assert {m for m in admin.site._registry if m._meta.app_label == "routing"} == set(rows)
     for model, obj in rows.items():
-        assert admin_client.get(url(model, "changelist")).status_code == 200, model
+        changelist = admin_client.get(url(model, "changelist"))
+        if model is GatewaySettings:  # one row: its list opens it
+            assert changelist.status_code == 302 and changelist["Location"] == url(model, "change", 1)
+        else:
+            assert changelist.status_code == 200, model
         assert admin_client.get(url(model, "change", obj.pk)).status_code == 200, model
-        assert admin_client.get(url(model, "add")).status_code == (403 if model in read_only else 200), model
+        assert admin_client.get(url(model, "history", obj.pk)).status_code == 200, model
+        assert admin_client.get(url(model, "add")).status_code == (403 if model in no_add else 200), model
     assert b"LLM Gateway" in admin_client.get(reverse("admin:index")).content
 
 

@@ -1,0 +1,44 @@
+"""Indexes for the ops console's request log and dashboard.
+
+- `requestlog_errors_by_time`: the "has error" filter (and its count) reads error rows only.
+- `requestlog_rejected_params`: rejected parameters per deployment, a partial index over a handful of rows.
+- PostgreSQL only: a trigram index on UPPER(error_message), the expression Django's `icontains` compares,
+  so searching error text does not scan the whole log. pg_trgm is a trusted extension (PostgreSQL 13+):
+  the database owner may create it. Other databases get no such index (SQLite scans; it is the dev database).
+"""
+
+from django.contrib.postgres.operations import TrigramExtension
+from django.db import migrations, models
+
+TRIGRAM_INDEX = "requestlog_error_text_trgm"
+
+
+def create_trigram_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS {TRIGRAM_INDEX} ON routing_requestlog '
+                              f'USING gin ((UPPER("error_message"::text)) gin_trgm_ops)')
+
+
+def drop_trigram_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX IF EXISTS {TRIGRAM_INDEX}")
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('routing', '0006_config_history_and_settings'),
+    ]
+
+    operations = [
+        migrations.AddIndex(
+            model_name='requestlog',
+            index=models.Index(condition=models.Q(('status__gte', 400), models.Q(('error_type', ''), _negated=True), _connector='OR'), fields=['created_at'], name='requestlog_errors_by_time'),
+        ),
+        migrations.AddIndex(
+            model_name='requestlog',
+            index=models.Index(condition=models.Q(('rejected_param', ''), _negated=True), fields=['deployment_id', 'rejected_param', 'created_at'], name='requestlog_rejected_params'),
+        ),
+        TrigramExtension(),  # no-op on databases other than PostgreSQL
+        migrations.RunPython(create_trigram_index, drop_trigram_index),
+    ]
