@@ -18,3 +18,6 @@ from routing.admin.common import EstimatedCountPaginator  # noqa: F401  (tests a
 admin.site.site_header = "LLM Gateway"
 admin.site.site_title = "LLM Gateway admin"
 admin.site.index_title = "Routes, keys and request logs"
+# The app list is on the index page; without the sidebar the log and deployment lists keep all their columns on a
+# 1400 px laptop screen (measured in tests/browser/test_console_layout.py).
+admin.site.enable_nav_sidebar = False

@@ -34,7 +34,7 @@ MIN_TEXT_SEARCH = 3  # shorter terms match ids and names only (a trigram index n
 @admin.register(RequestLog)
 class RequestLogAdmin(ReadOnlyAdmin):
     list_display = ("when", "status_badge", "outcome_badge", "key_name", "route", "call", "latency", "ttfb",
-                    "tokens", "changes", "short_id")
+                    "tokens", "changes")
     list_display_links = ("when",)
     sortable_by = ("when", "status_badge", "latency")
     list_filter = (
@@ -143,10 +143,6 @@ class RequestLogAdmin(ReadOnlyAdmin):
             return "—"
         shown = ", ".join(items[:2]) + (f" +{len(items) - 2}" if len(items) > 2 else "")
         return format_html('<span class="gw-changes" title="{}">{}</span>', "; ".join(items), shown)
-
-    @admin.display(description="Request id")
-    def short_id(self, obj: RequestLog) -> str:
-        return format_html('<code title="{}">{}…</code>', obj.request_id, obj.request_id[:12])
 
     @admin.display(description="Attempts")
     def attempts_json(self, obj: RequestLog) -> str:
