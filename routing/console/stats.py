@@ -94,6 +94,7 @@ METRICS = {
 def _with_rate(rows: list[dict]) -> list[dict]:
     for row in rows:
         row["error_rate"] = row["errors"] / row["requests"] if row["requests"] else 0.0
+        row["error_pct"] = round(100 * row["error_rate"], 2)
     return rows
 
 
@@ -121,7 +122,8 @@ def series(*, since: datetime, until: datetime, bucket: str, group: str = "") ->
 def totals(rows: list[dict]) -> dict:
     requests = sum(r["requests"] for r in rows)
     errors = sum(r["errors"] for r in rows)
-    return {"requests": requests, "errors": errors, "error_rate": errors / requests if requests else 0.0,
+    rate = errors / requests if requests else 0.0
+    return {"requests": requests, "errors": errors, "error_rate": rate, "error_pct": round(100 * rate, 2),
             "tokens_in": sum(r["tokens_in"] or 0 for r in rows), "tokens_out": sum(r["tokens_out"] or 0 for r in rows)}
 
 

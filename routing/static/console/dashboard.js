@@ -3,7 +3,7 @@
   "use strict";
   function draw() {
     var data = JSON.parse(document.getElementById("gw-chart-data").textContent);
-    var common = {responsive: true, maintainAspectRatio: false, animation: false};
+    var common = {responsive: true, maintainAspectRatio: false, animation: false, scales: {y: {beginAtZero: true}}};
     new Chart(document.getElementById("gw-chart-series"), {
       type: "line",
       data: {labels: data.series.labels, datasets: [
@@ -25,7 +25,7 @@
       data: {labels: data.tokens.labels, datasets: [
         {label: "in", data: data.tokens.tokens_in, backgroundColor: "#79aec8"},
         {label: "out", data: data.tokens.tokens_out, backgroundColor: "#264b5d"}]},
-      options: Object.assign({scales: {x: {stacked: true}, y: {stacked: true}}}, common)
+      options: Object.assign({}, common, {scales: {x: {stacked: true}, y: {stacked: true, beginAtZero: true}}})
     });
     document.body.setAttribute("data-charts", "drawn");
   }
