@@ -8,8 +8,17 @@ from django.db.models import F
 
 from routing import keys as keys_mod
 from routing import selectors
-from routing.models import (ApiKey, Deployment, GatewaySettings, ModelGroup, ParamPolicy, PolicyRule, Provider,
-                            RequestLog, RouteVersion)
+from routing.models import (
+    ApiKey,
+    Deployment,
+    GatewaySettings,
+    ModelGroup,
+    ParamPolicy,
+    PolicyRule,
+    Provider,
+    RequestLog,
+    RouteVersion,
+)
 
 AZURE_RESPONSES_PRESET = "azure-responses"
 

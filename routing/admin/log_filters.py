@@ -1,7 +1,7 @@
 """Request-log filters. None runs `SELECT DISTINCT` over the log: choices come from the small route tables or
 are fixed, and every filter maps to an indexed condition."""
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -89,7 +89,7 @@ def parse_instant(text: str) -> datetime | None:
     except ValueError:
         return None
     if value is not None and timezone.is_naive(value):
-        value = value.replace(tzinfo=dt_timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value
 
 

@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from routing import selectors
-from routing.admin.common import humane_ms, page_context
+from routing.admin.common import page_context
 from routing.admin.log_filters import parse_instant
 from routing.console import stats
 from routing.models import ModelGroup

@@ -10,7 +10,8 @@ from django.utils.dateparse import parse_datetime
 
 from routing import selectors, services
 from routing.admin.common import page_context
-from routing.console.preview import PreviewForm, preview as compute_preview
+from routing.console.preview import PreviewForm
+from routing.console.preview import preview as compute_preview
 from routing.models import Deployment, ParamPolicy, PolicyRule
 
 

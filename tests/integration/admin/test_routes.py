@@ -1,0 +1,138 @@
+"""routing/admin/routes.py: deployments (write-only upstream key, provider checks, health, bulk actions, clone)
+and model groups (inline deployments, fallbacks)."""
+
+import pytest
+
+from routing.models import Deployment, GroupFallback, ModelGroup, ParamPolicy
+from routing.services import AZURE_RESPONSES_PRESET
+from tests.integration.admin.support import (  # noqa: F401  (fixtures)
+    GROUP_RESILIENCE,
+    SECRET,
+    deployment,
+    deployment_post,
+    formset,
+    group,
+    url,
+)
+
+
+def test_adding_a_deployment_stores_the_key_encrypted(admin_client, group):
+    response = admin_client.post(url(Deployment, "add"), deployment_post(group, new_api_key=SECRET))
+    assert response.status_code == 302, response.content
+    dep = Deployment.objects.get(group=group, name="east")
+    assert dep.api_key_encrypted.startswith("fernet:")
+    assert SECRET not in dep.api_key_encrypted
+    assert dep.api_key == SECRET
+
+
+def test_pages_never_contain_the_key_or_its_ciphertext(admin_client, deployment):
+    pages = [url(Deployment, "change", deployment.pk), url(Deployment, "changelist"),
+             url(ModelGroup, "change", deployment.group.pk), url(Deployment, "changelist") + "?q=east"]
+    for page in pages:
+        html = admin_client.get(page).content.decode()
+        assert SECRET not in html and deployment.api_key_encrypted not in html, page
+        assert "fernet:" not in html, page
+    changelist = admin_client.get(url(Deployment, "changelist")).content.decode()
+    assert "••••abcd" in changelist
+
+
+def test_saving_without_a_key_keeps_the_stored_key(admin_client, deployment):
+    ciphertext = deployment.api_key_encrypted
+    response = admin_client.post(url(Deployment, "change", deployment.pk),
+                                 deployment_post(deployment.group, weight=5, policy=""))
+    assert response.status_code == 302, response.content
+    deployment.refresh_from_db()
+    assert deployment.weight == 5
+    assert deployment.api_key_encrypted == ciphertext and deployment.api_key == SECRET
+
+
+def test_a_new_key_replaces_and_clear_removes_the_stored_key(admin_client, deployment):
+    change = url(Deployment, "change", deployment.pk)
+    admin_client.post(change, deployment_post(deployment.group, new_api_key="sk-rotated-key-9876"))
+    deployment.refresh_from_db()
+    assert deployment.api_key == "sk-rotated-key-9876"
+    both = admin_client.post(change, deployment_post(deployment.group, new_api_key="x" * 20, clear_api_key="on"))
+    assert both.status_code == 200 and "not both" in both.content.decode()
+    admin_client.post(change, deployment_post(deployment.group, clear_api_key="on"))
+    deployment.refresh_from_db()
+    assert deployment.api_key_encrypted == "" and deployment.api_key == ""
+
+
+def test_new_azure_deployment_defaults_to_the_azure_responses_policy(admin_client, group):
+    admin_client.post(url(Deployment, "add"), deployment_post(group, name="azure"))
+    admin_client.post(url(Deployment, "add"), deployment_post(group, name="openai", provider="openai",
+                                                              api_base="", upstream_model=""))
+    custom = ParamPolicy.objects.create(name="custom")
+    admin_client.post(url(Deployment, "add"), deployment_post(group, name="chosen", policy=custom.pk))
+    policies = dict(Deployment.objects.values_list("name", "policy__name"))
+    assert policies == {"azure": AZURE_RESPONSES_PRESET, "openai": None, "chosen": "custom"}
+
+
+def test_an_existing_deployment_may_have_no_policy(admin_client, deployment):
+    admin_client.post(url(Deployment, "change", deployment.pk), deployment_post(deployment.group, policy=""))
+    deployment.refresh_from_db()
+    assert deployment.policy is None
+
+
+@pytest.mark.parametrize(("provider", "blank", "errors"), [
+    ("azure", ("api_base", "upstream_model"), 2),
+    ("openai_compatible", ("api_base",), 1),
+    ("openai", ("api_base", "upstream_model"), 0),
+    ("mock", ("api_base", "upstream_model"), 0),
+])
+def test_provider_required_fields(admin_client, group, provider, blank, errors):
+    data = deployment_post(group, provider=provider, **dict.fromkeys(blank, ""))
+    response = admin_client.post(url(Deployment, "add"), data)
+    assert response.content.decode().count(f"Required for provider &#x27;{provider}&#x27;") == errors
+    assert Deployment.objects.exists() is (errors == 0)
+
+
+def test_deployments_are_edited_inline_under_their_group(admin_client, db):
+    row = {"name": "east", "provider": "azure", "api_base": "https://res.openai.azure.com",
+           "upstream_model": "gpt-5.5-prod", "new_api_key": SECRET, "weight": 1, "priority": 0, "enabled": "on"}
+    data = {"name": "azure-gpt-5.5", "strategy": "weighted", **GROUP_RESILIENCE, "enabled": "on",
+            **formset("deployments", [row]), **formset("fallback_links", [])}
+    assert admin_client.post(url(ModelGroup, "add"), data).status_code == 302
+    dep = Deployment.objects.get()
+    assert dep.api_key == SECRET and dep.api_key_encrypted.startswith("fernet:")
+    assert dep.policy.name == AZURE_RESPONSES_PRESET
+
+    edit = {**data, **formset("deployments", [{**row, "id": dep.pk, "new_api_key": "", "weight": 3}], initial=1)}
+    assert admin_client.post(url(ModelGroup, "change", dep.group.pk), edit).status_code == 302
+    dep.refresh_from_db()
+    assert dep.weight == 3 and dep.api_key == SECRET
+    html = admin_client.get(url(ModelGroup, "change", dep.group.pk)).content.decode()
+    assert SECRET not in html and "••••" in html
+    assert "1/1" in admin_client.get(url(ModelGroup, "changelist")).content.decode()
+
+    delete = {**data, **formset("deployments", [{**row, "id": dep.pk, "new_api_key": "", "DELETE": "on"}], initial=1)}
+    assert admin_client.post(url(ModelGroup, "change", dep.group.pk), delete).status_code == 302
+    assert not Deployment.objects.exists()
+
+
+def test_fallback_loops_are_refused_and_health_is_shown(admin_client, db):
+    a = ModelGroup.objects.create(name="a")
+    b = ModelGroup.objects.create(name="b")
+    GroupFallback.objects.create(group=b, fallback=a)
+    data = {"name": "a", "strategy": "weighted", **GROUP_RESILIENCE, "enabled": "on",
+            **formset("deployments", []), **formset("fallback_links", [{"position": 0, "fallback": b.pk}])}
+    response = admin_client.post(url(ModelGroup, "change", a.pk), data)
+    assert response.status_code == 200 and "lead back to this group" in response.content.decode()
+    assert not GroupFallback.objects.filter(group=a).exists()
+    c = ModelGroup.objects.create(name="c")
+    data["fallback_links-0-fallback"] = c.pk
+    assert admin_client.post(url(ModelGroup, "change", a.pk), data).status_code == 302
+    assert list(GroupFallback.objects.filter(group=a).values_list("fallback__name", flat=True)) == ["c"]
+
+
+def test_deployment_health_is_visible(admin_client, deployment):
+    from routing.resilience.breaker import breaker
+
+    for _ in range(3):
+        breaker.failure(deployment.pk, "connect_error", threshold=3, window=60, cooldown=30)
+    try:
+        page = admin_client.get(url(Deployment, "change", deployment.pk)).content.decode()
+        assert "cooling" in page and "connect_error" in page
+        assert "cooling" in admin_client.get(url(Deployment, "changelist")).content.decode()
+    finally:
+        breaker.health.pop(deployment.pk, None)
