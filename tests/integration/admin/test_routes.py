@@ -1,9 +1,14 @@
 """routing/admin/routes.py: deployments (write-only upstream key, provider checks, health, bulk actions, clone)
 and model groups (inline deployments, fallbacks)."""
 
-import pytest
+import re
+from datetime import timedelta
 
-from routing.models import Deployment, GroupFallback, ModelGroup, ParamPolicy
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from routing.models import Deployment, GroupFallback, ModelGroup, ParamPolicy, RequestLog
 from routing.services import AZURE_RESPONSES_PRESET
 from tests.integration.admin.support import (  # noqa: F401  (fixtures)
     GROUP_RESILIENCE,
@@ -136,3 +141,69 @@ def test_deployment_health_is_visible(admin_client, deployment):
         assert "cooling" in admin_client.get(url(Deployment, "changelist")).content.decode()
     finally:
         breaker.health.pop(deployment.pk, None)
+
+
+# --- health, bulk actions, clone, rejected parameters -------------------------------------------------------------
+
+@pytest.mark.parametrize(("health", "tone", "label"), [
+    ({"state": "healthy", "last_error": "", "last_error_at": None, "cooled_until": None}, "gw-ok", "healthy"),
+    ({"state": "auth_failed", "last_error": "HTTP 401", "last_error_at": "2026-11-25 14:03:07 UTC",
+      "cooled_until": None}, "gw-bad", "auth failed"),
+    ({"state": "probing", "last_error": "HTTP 503", "last_error_at": "2026-11-25 14:03:07 UTC",
+      "cooled_until": None}, "gw-warn", "probing"),
+])
+def test_health_is_a_coloured_state_with_its_reason_and_time(admin_client, deployment, monkeypatch, health, tone,
+                                                              label):
+    monkeypatch.setattr("routing.admin.routes.deployment_health", lambda dep_id: health)
+    listing = admin_client.get(url(Deployment, "changelist")).content.decode()
+    badge = re.search(r'<span class="gw-badge ([\w-]+)" title="([^"]*)">([^<]*)</span>', listing)
+    assert badge.groups()[0] == tone and badge.groups()[2] == label
+    if health["last_error"]:
+        assert health["last_error"] in badge.groups()[1] and "14:03:07" in badge.groups()[1]
+    detail = admin_client.get(url(Deployment, "change", deployment.pk)).content.decode()
+    assert f'gw-badge {tone}' in detail and (health["last_error"] or "—") in detail
+
+
+def test_bulk_enable_and_disable_record_who_did_it(admin_client, admin_user, group):
+    deps = [Deployment.objects.create(group=group, name=n, provider="mock") for n in ("a", "b", "c")]
+    response = admin_client.post(url(Deployment, "changelist"), {"action": "disable_selected",
+                                                                  "_selected_action": [deps[0].pk, deps[1].pk]},
+                                 follow=True)
+    assert "Disabled 2 deployment(s)." in response.content.decode()
+    assert dict(Deployment.objects.values_list("name", "enabled")) == {"a": False, "b": False, "c": True}
+    admin_client.post(url(Deployment, "changelist"), {"action": "enable_selected", "_selected_action": [deps[0].pk]})
+    assert Deployment.objects.get(name="a").enabled is True
+    latest = Deployment.history.filter(id=deps[0].pk).first()
+    assert latest.enabled is True and latest.history_user == admin_user
+
+
+def test_clone_makes_a_disabled_copy_with_the_same_key_and_policy(admin_client, deployment):
+    policy = ParamPolicy.objects.create(name="custom")
+    deployment.policy = policy
+    deployment.save()
+    assert admin_client.get(url(Deployment, "change", deployment.pk) + "clone/").status_code == 405
+    response = admin_client.post(reverse("admin:routing_deployment_clone", args=[deployment.pk]))
+    clone = Deployment.objects.exclude(pk=deployment.pk).get()
+    assert response.status_code == 302 and response["Location"] == url(Deployment, "change", clone.pk)
+    assert (clone.name, clone.enabled, clone.group_id, clone.policy_id) == ("east (copy)", False, deployment.group_id,
+                                                                            policy.pk)
+    assert clone.api_key == SECRET and clone.api_base == deployment.api_base
+    admin_client.post(reverse("admin:routing_deployment_clone", args=[deployment.pk]))
+    assert Deployment.objects.filter(name="east (copy 2)").exists()
+
+
+def test_rejected_parameters_are_listed_on_the_deployment_page(admin_client, deployment):
+    now = timezone.now()
+    for minutes, rid in ((30, "req_old"), (20, "req_mid"), (10, "req_new")):
+        RequestLog.objects.create(request_id=rid, created_at=now - timedelta(minutes=minutes), method="POST",
+                                  endpoint="responses", path="/v1/responses", status=400, upstream_status=400,
+                                  deployment_id=deployment.pk, deployment_name="east", rejected_param="client_metadata")
+    RequestLog.objects.create(request_id="req_other", created_at=now, method="POST", endpoint="responses",
+                              path="/v1/responses", status=400, deployment_id=deployment.pk + 1,
+                              deployment_name="west", rejected_param="client_metadata")
+    html = admin_client.get(url(Deployment, "change", deployment.pk)).content.decode()
+    section = html[html.index('id="rejected-params"'):]
+    assert "<code>client_metadata</code>" in section and "<td>3</td>" in section
+    assert (now - timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M:%S") in section
+    assert "req_new" in section and "req_old" not in section and "req_other" not in section
+    assert reverse("admin:routing_deployment_drop_param", args=[deployment.pk]) + "?param=client_metadata" in section
