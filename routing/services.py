@@ -175,8 +175,11 @@ def policy_add_drop_rule(*, deployment: Deployment, path: str, endpoint: str = "
     policy = deployment.policy
     if policy is None or policy.builtin:
         base = policy
+        name = f"{deployment.name[:180]} params"  # within the 200 characters of ParamPolicy.name
+        if ParamPolicy.objects.filter(name=name).exists():
+            name = _free_name(lambda n: ParamPolicy.objects.filter(name=n).exists(), name)
         policy = ParamPolicy.objects.create(
-            name=_free_name(lambda n: ParamPolicy.objects.filter(name=n).exists(), f"{deployment.name} params"),
+            name=name,
             description=f"Created for deployment '{deployment.name}' from a rejected parameter.", extends=base)
         deployment.policy = policy
         deployment.save(update_fields=["policy", "updated_at"])
