@@ -1,0 +1,63 @@
+"""routing/forwarding/probe.py through the admin's Test action on the live server: the real provider, policy and
+client path to a fake Azure upstream, no failover, one audited log row."""
+
+import html
+import re
+
+import pytest
+
+from tests.integration.admin_session import login, make_superuser, post_form
+
+
+@pytest.fixture
+def admin_http(gateway):
+    client = login(gateway, *make_superuser())
+    yield client
+    client.close()
+
+
+def test_the_test_action_calls_the_upstream_and_shows_its_answer(admin_http, azure_route, fake_azure, wait_for_log):
+    dep = azure_route(fake_azure)
+    page = post_form(admin_http, f"/admin/routing/deployment/{dep.pk}/test/")
+    assert page.status_code == 200, page.text[:2000]
+    assert re.search(r'id="gw-test-status">200<', page.text)
+    sent = fake_azure.last()
+    assert sent.path == "/openai/v1/responses" and sent.headers["api-key"] == "upstream-secret"
+    assert sent.json == {"model": "gpt-5.5-prod", "input": "ping", "max_output_tokens": 16}
+    answer = html.unescape(re.search(r'id="gw-test-answer">(.*?)</pre>', page.text, re.S).group(1))
+    assert '"object":"response"' in answer.replace(" ", "")
+    request_id = re.search(r"<code>(req_[0-9a-f]+)</code>", page.text).group(1)
+    row = wait_for_log(request_id)
+    assert (row.key_name, row.group_name, row.deployment_id, row.status) == ("admin-test", dep.group.name, dep.pk, 200)
+    assert row.policy_changes == [{"action": "rewrite", "path": "model", "from": dep.group.name, "to": "gpt-5.5-prod"}]
+
+
+def test_a_wrong_upstream_key_shows_the_upstreams_401(admin_http, azure_route, fake_azure, wait_for_log):
+    dep = azure_route(fake_azure, api_key="typo-in-the-key")
+    page = post_form(admin_http, f"/admin/routing/deployment/{dep.pk}/test/")
+    assert re.search(r'id="gw-test-status">401<', page.text) and "gw-bad" in page.text
+    request_id = re.search(r"<code>(req_[0-9a-f]+)</code>", page.text).group(1)
+    assert wait_for_log(request_id).upstream_status == 401
+
+
+def test_an_unreachable_upstream_is_a_502_with_its_reason(admin_http, azure_route, fake_azure, wait_for_log):
+    from tests.integration.server import free_port
+
+    dep = azure_route(None, base=f"http://127.0.0.1:{free_port()}")
+    page = post_form(admin_http, f"/admin/routing/deployment/{dep.pk}/test/")
+    assert re.search(r'id="gw-test-status">502<', page.text)
+    request_id = re.search(r"<code>(req_[0-9a-f]+)</code>", page.text).group(1)
+    row = wait_for_log(request_id)
+    assert row.status == 502 and row.key_name == "admin-test" and row.error_type
+
+
+def test_a_disabled_deployment_can_be_tested_and_a_get_changes_nothing(admin_http, azure_route, fake_azure):
+    dep = azure_route(fake_azure)
+    dep.enabled = False
+    dep.save()
+    assert admin_http.get(f"/admin/routing/deployment/{dep.pk}/test/").status_code == 200
+    assert fake_azure.received == []
+    page = post_form(admin_http, f"/admin/routing/deployment/{dep.pk}/test/",
+                     {"body": '{"model": "x", "input": "custom", "max_output_tokens": 20}'})
+    assert re.search(r'id="gw-test-status">200<', page.text)
+    assert fake_azure.last().json["input"] == "custom"
