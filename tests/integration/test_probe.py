@@ -24,7 +24,7 @@ def test_the_test_action_calls_the_upstream_and_shows_its_answer(admin_http, azu
     sent = fake_azure.last()
     assert sent.path == "/openai/v1/responses" and sent.headers["api-key"] == "upstream-secret"
     assert sent.json == {"model": "gpt-5.5-prod", "input": "ping", "max_output_tokens": 16}
-    answer = html.unescape(re.search(r'id="gw-test-answer">(.*?)</pre>', page.text, re.S).group(1))
+    answer = html.unescape(re.search(r'id="gw-test-answer">(.*?)</pre>', page.text, re.DOTALL).group(1))
     assert '"object":"response"' in answer.replace(" ", "")
     request_id = re.search(r"<code>(req_[0-9a-f]+)</code>", page.text).group(1)
     row = wait_for_log(request_id)

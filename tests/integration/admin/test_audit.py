@@ -84,17 +84,17 @@ def audit_rows(db) -> dict[str, RequestLog]:
     now = timezone.now()
     common = {"method": "POST", "path": "/v1/responses", "endpoint": "responses"}
     specs = {
-        "req_recent_ok": dict(minutes=5, status=200, outcome="completed", key_name="team-a", group_name="g1",
-                              deployment_name="east", latency_ms=5004.969088000053, ttfb_ms=412.3, input_tokens=10,
-                              output_tokens=1234),
-        "req_recent_400": dict(minutes=20, status=400, upstream_status=400, outcome="upstream_error", key_name="team-b",
-                               group_name="g2", deployment_name="west", error_type="unknown_parameter",
-                               error_message="Unknown parameter: 'client_metadata'.", latency_ms=80.0),
-        "req_broken": dict(minutes=90, status=200, outcome="broken_midstream", key_name="team-a", group_name="g1",
-                           deployment_name="east", error_type="upstream_reset", error_message="=cmd|' /C calc'!A0",
-                           latency_ms=1500.0),
-        "req_old": dict(minutes=3 * 24 * 60, status=200, outcome="completed", key_name="team-c", group_name="g1",
-                        deployment_name="east", latency_ms=30.0),
+        "req_recent_ok": {"minutes": 5, "status": 200, "outcome": "completed", "key_name": "team-a", "group_name": "g1",
+                              "deployment_name": "east", "latency_ms": 5004.969088000053, "ttfb_ms": 412.3, "input_tokens": 10,
+                              "output_tokens": 1234},
+        "req_recent_400": {"minutes": 20, "status": 400, "upstream_status": 400, "outcome": "upstream_error", "key_name": "team-b",
+                               "group_name": "g2", "deployment_name": "west", "error_type": "unknown_parameter",
+                               "error_message": "Unknown parameter: 'client_metadata'.", "latency_ms": 80.0},
+        "req_broken": {"minutes": 90, "status": 200, "outcome": "broken_midstream", "key_name": "team-a", "group_name": "g1",
+                           "deployment_name": "east", "error_type": "upstream_reset", "error_message": "=cmd|' /C calc'!A0",
+                           "latency_ms": 1500.0},
+        "req_old": {"minutes": 3 * 24 * 60, "status": 200, "outcome": "completed", "key_name": "team-c", "group_name": "g1",
+                        "deployment_name": "east", "latency_ms": 30.0},
     }
     rows = {}
     for rid, spec in specs.items():
