@@ -13,7 +13,7 @@ from django.http import HttpResponseBadRequest
 from django.urls import path
 from django.utils.html import format_html
 
-from routing.admin.common import ReadOnlyAdmin, badge, humane_ms, page, pretty_json
+from routing.admin.common import ReadOnlyAdmin, badge, clipped, humane_ms, page, pretty_json
 from routing.admin.log_filters import (
     MAX_PARAM_CHARS,
     HasErrorFilter,
@@ -33,10 +33,9 @@ MIN_TEXT_SEARCH = 3  # shorter terms match ids and names only (a trigram index n
 
 @admin.register(RequestLog)
 class RequestLogAdmin(ReadOnlyAdmin):
-    list_display = ("when", "status_badge", "outcome_badge", "key_name", "route", "call", "latency", "ttfb",
-                    "tokens", "changes")
+    list_display = ("when", "status_badge", "outcome_badge", "key", "route", "call", "timing", "tokens", "changes")
     list_display_links = ("when",)
-    sortable_by = ("when", "status_badge", "latency")
+    sortable_by = ("when", "status_badge", "timing")
     list_filter = (
         TimeRangeFilter,
         choice_filter("outcome", "outcome", lambda: Outcome.choices),
@@ -93,7 +92,12 @@ class RequestLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Time (UTC)", ordering="created_at")
     def when(self, obj: RequestLog) -> str:
-        return obj.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        return format_html("{}<br><small>{}</small>", obj.created_at.strftime("%H:%M:%S"),
+                           obj.created_at.strftime("%Y-%m-%d"))
+
+    @admin.display(description="Key", ordering="key_name")
+    def key(self, obj: RequestLog) -> str:
+        return clipped(obj.key_name or "—")
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: RequestLog) -> str:
@@ -110,14 +114,19 @@ class RequestLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Group → deployment")
     def route(self, obj: RequestLog) -> str:
-        served = f" (via {obj.served_group})" if obj.served_group else ""
-        return format_html("{}{}<br><small>{}</small>", obj.group_name or "—", served, obj.deployment_name or "—")
+        group = obj.group_name + (f" (via {obj.served_group})" if obj.served_group else "")
+        return format_html("{}<br><small>{}</small>", clipped(group or "—"), clipped(obj.deployment_name or "—"))
 
     @admin.display(description="Call")
     def call(self, obj: RequestLog) -> str:
-        return format_html("{}<br><small>{}</small>", obj.endpoint, "stream" if obj.stream else "")
+        return format_html("{}<br><small>{}</small>", clipped(obj.endpoint), "stream" if obj.stream else "")
 
     @admin.display(description="Latency", ordering="latency_ms")
+    def timing(self, obj: RequestLog) -> str:
+        ttfb = f"TTFB {humane_ms(obj.ttfb_ms)}" if obj.ttfb_ms is not None else ""
+        return format_html("{}<br><small>{}</small>", humane_ms(obj.latency_ms), ttfb)
+
+    @admin.display(description="Latency")
     def latency(self, obj: RequestLog) -> str:
         return humane_ms(obj.latency_ms)
 
@@ -129,11 +138,11 @@ class RequestLogAdmin(ReadOnlyAdmin):
     def overhead(self, obj: RequestLog) -> str:
         return humane_ms(obj.overhead_ms)
 
-    @admin.display(description="Tokens in/out")
+    @admin.display(description="Tokens")
     def tokens(self, obj: RequestLog) -> str:
         if obj.input_tokens is None and obj.output_tokens is None:
             return "—"
-        return f"{obj.input_tokens or 0:,} / {obj.output_tokens or 0:,}"
+        return format_html("{} in<br><small>{} out</small>", f"{obj.input_tokens or 0:,}", f"{obj.output_tokens or 0:,}")
 
     @admin.display(description="Changes")
     def changes(self, obj: RequestLog) -> str:
@@ -142,7 +151,7 @@ class RequestLogAdmin(ReadOnlyAdmin):
         if not items:
             return "—"
         shown = ", ".join(items[:2]) + (f" +{len(items) - 2}" if len(items) > 2 else "")
-        return format_html('<span class="gw-changes" title="{}">{}</span>', "; ".join(items), shown)
+        return clipped(shown, "; ".join(items))
 
     @admin.display(description="Attempts")
     def attempts_json(self, obj: RequestLog) -> str:

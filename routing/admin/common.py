@@ -109,3 +109,8 @@ def page_context(model_admin, request, title: str, obj=None, **extra) -> dict:
     opts = model_admin.model._meta
     return {**model_admin.admin_site.each_context(request), "title": title, "opts": opts, "original": obj,
             "app_label": opts.app_label, **extra}
+
+
+def clipped(text: str, title: str = "") -> str:
+    """Text cut to its column's width with an ellipsis (console.css), shown whole on hover."""
+    return format_html('<span class="gw-clip" title="{}">{}</span>', title or text, text)

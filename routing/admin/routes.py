@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from routing import selectors, services
-from routing.admin.common import SecretLookupsRefused, badge, page
+from routing.admin.common import SecretLookupsRefused, badge, clipped, page
 from routing.console import deployment_pages
 from routing.forms import DeploymentForm, FallbackFormSet
 from routing.models import Deployment, GroupFallback, ModelGroup
@@ -100,8 +100,9 @@ class ModelGroupAdmin(SecretLookupsRefused, SimpleHistoryAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(SecretLookupsRefused, DeploymentKeyFields, SimpleHistoryAdmin):
-    list_display = ("name", "group", "provider", "upstream", "weight", "priority", "enabled", "health", "stored_key")
-    list_display_links = ("name",)
+    list_display = ("label", "group_label", "provider", "upstream", "weight", "priority", "enabled", "health",
+                    "stored_key")
+    list_display_links = ("label",)
     list_filter = ("provider", "enabled", "group")
     list_select_related = ("group",)
     search_fields = ("name", "upstream_model", "api_base")
@@ -135,6 +136,14 @@ class DeploymentAdmin(SecretLookupsRefused, DeploymentKeyFields, SimpleHistoryAd
         if object_id and str(object_id).isdigit():
             context["rejected_params"] = selectors.rejected_params(deployment_id=int(object_id))
         return super().change_view(request, object_id, form_url, context)
+
+    @admin.display(description="Name", ordering="name")
+    def label(self, obj: Deployment) -> str:
+        return clipped(obj.name)
+
+    @admin.display(description="Group", ordering="group__name")
+    def group_label(self, obj: Deployment) -> str:
+        return clipped(obj.group.name)
 
     @admin.display(description="Upstream")
     def upstream(self, obj: Deployment) -> str:
