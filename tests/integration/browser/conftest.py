@@ -73,13 +73,15 @@ def browser(request, _chromium):
 
 
 def save_artifacts(driver, name: str) -> list[Path]:
+    from selenium.common.exceptions import WebDriverException
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:120]
     shot, page = ARTIFACTS / f"{stem}.png", ARTIFACTS / f"{stem}.html"
     try:
         driver.save_screenshot(str(shot))
         page.write_text(driver.page_source)
-    except Exception as exc:  # a dead browser still lets the test report its own failure
+    except (OSError, WebDriverException) as exc:  # a dead browser still lets the test report its own failure
         return [Path(f"(no artifacts: {exc})")]
     return [shot, page]
 
