@@ -6,7 +6,7 @@
 
 Not a test. It creates (or empties) its own database, `gateway_bench_console` on the machine's PostgreSQL unless
 BENCH_CONSOLE_DATABASE_URL names another, migrates it, generates the rows server-side (one INSERT … SELECT over
-generate_series: realistic mixes of groups, deployments, keys, statuses, outcomes, errors, rejected parameters,
+generate_series, in time order as the gateway appends them: realistic mixes of groups, deployments, keys, statuses, outcomes, errors, rejected parameters,
 latencies and tokens), runs VACUUM ANALYZE as autovacuum eventually would, then requests each page through
 Django's test client as a logged-in superuser: `--repeat` times after one warm-up, printing the median and the
 slowest query of each page. Rows are generated once; `--keep` reuses them on the next run.
@@ -28,7 +28,7 @@ INSERT INTO routing_requestlog (
     upstream_request_id, error_type, error_message, outcome, rejected_param, client_disconnected, bytes_out)
 SELECT
     'req_' || md5(i::text || '-console-bench'),
-    now() - (random() * %(days)s * interval '1 day'),
+    now() - %(days)s * interval '1 day' * (1 - i::float8 / %(rows)s) - random() * interval '1 second',
     'POST',
     CASE WHEN i %% 5 = 0 THEN 'chat' ELSE 'responses' END,
     CASE WHEN i %% 5 = 0 THEN '/v1/chat/completions' ELSE '/v1/responses' END,

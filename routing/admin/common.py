@@ -48,7 +48,7 @@ class EstimatedCountPaginator(Paginator):
             if row and row[0] > self.ESTIMATE_ABOVE:
                 return row[0]
         if query.where:
-            counted = self.object_list[: self.COUNT_CAP + 1].count()
+            counted = self.object_list.order_by()[: self.COUNT_CAP + 1].count()  # unordered: stops at the cap
             self.capped = counted > self.COUNT_CAP
             return counted
         return super().count

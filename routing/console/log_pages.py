@@ -91,8 +91,8 @@ def dashboard(model_admin, request):
     until = parse_instant(request.GET.get("until", "")) or timezone.now()
     since = until - length
     group = request.GET.get("group", "")[:200].replace("\x00", "")
-    groups = stats.by_group(since=since, until=until, group=group)
-    deployments = stats.by_deployment(since=since, until=until, group=group)
+    summary = stats.summary(since=since, until=until, group=group)
+    groups, deployments = summary["groups"], summary["deployments"]
     series = stats.series(since=since, until=until, bucket=bucket, group=group)
     chart = {
         "series": {"labels": [row["t"].strftime("%Y-%m-%d %H:%M") for row in series],

@@ -207,3 +207,11 @@ def test_rejected_parameters_are_listed_on_the_deployment_page(admin_client, dep
     assert (now - timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M:%S") in section
     assert "req_new" in section and "req_old" not in section and "req_other" not in section
     assert reverse("admin:routing_deployment_drop_param", args=[deployment.pk]) + "?param=client_metadata" in section
+
+
+def test_clones_of_long_names_stay_within_the_column(admin_client, group):
+    """PostgreSQL refuses values longer than the column (SQLite would store them): the copy's name is cut to fit."""
+    dep = Deployment.objects.create(group=group, name="n" * 200, provider="mock")
+    for expected_suffix in (" (copy)", " (copy 2)"):
+        admin_client.post(reverse("admin:routing_deployment_clone", args=[dep.pk]))
+        assert Deployment.objects.filter(name="n" * (200 - len(expected_suffix)) + expected_suffix).exists()
