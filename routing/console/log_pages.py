@@ -91,9 +91,8 @@ def dashboard(model_admin, request):
     until = parse_instant(request.GET.get("until", "")) or timezone.now()
     since = until - length
     group = request.GET.get("group", "")[:200].replace("\x00", "")
-    summary = stats.summary(since=since, until=until, group=group)
-    groups, deployments = summary["groups"], summary["deployments"]
-    series = stats.series(since=since, until=until, bucket=bucket, group=group)
+    numbers = stats.dashboard(since=since, until=until, bucket=bucket, group=group)
+    groups, deployments, series = numbers["groups"], numbers["deployments"], numbers["series"]
     chart = {
         "series": {"labels": [row["t"].strftime("%Y-%m-%d %H:%M") for row in series],
                    "requests": [row["requests"] for row in series], "errors": [row["errors"] for row in series]},
@@ -108,4 +107,4 @@ def dashboard(model_admin, request):
         model_admin, request, "Dashboard", None, window=window, windows=list(stats.WINDOWS), since=since,
         until=until, group=group, group_names=list(ModelGroup.objects.values_list("name", flat=True)[:300]),
         groups=groups, deployments=deployments, totals=stats.totals(groups), chart=chart,
-        rejected=selectors.rejected_params()))
+        rejected=selectors.rejected_params(), sampled_pct=round(100 * numbers["sampled"], 1) if numbers["sampled"] else None))

@@ -1,15 +1,19 @@
 """Dashboard numbers, aggregated by the database (reads only).
 
 Per group and per deployment over a window: requests, errors, error rate, latency and TTFB percentiles, tokens
-in and out; and requests/errors per time bucket for the chart. Three GROUP BY queries over the window's rows
-(`created_at` index), each a hash aggregate the database can run in parallel:
-1. per deployment and latency bucket: requests, errors, tokens;
-2. per deployment and TTFB bucket: requests;
-3. per time bucket: requests, errors.
-Percentiles come from the buckets: each is 2% wide on a log scale (bucket = floor(ln(ms) × 50)), and a percentile
-is reported as its bucket's geometric middle, so it is within 1% of the exact value. Exact percentiles
-(`percentile_cont`) need every group's values sorted: on a million rows that took 2–4 s where this takes well
-under one (bench/console_log.py). Group figures merge their deployments' buckets, so they are as exact.
+in and out; and requests/errors per time bucket for the chart.
+
+1. Counts, errors and tokens: one GROUP BY (group, deployment, time bucket) over the window's rows
+   (`created_at` index). Exact; the chart's series and the group totals are sums of it.
+2. Percentiles: histograms per deployment, GROUP BY (group, deployment, bucket) for latency and for TTFB.
+   A bucket is 2% wide on a log scale (bucket = floor(ln(ms) × 50)) and a percentile is reported as its
+   bucket's geometric middle, so it is within 1% of the exact value; group percentiles merge their
+   deployments' buckets. When the window holds more than SAMPLE_ABOVE rows (PostgreSQL), the histograms are
+   built from a block sample of about SAMPLE_ABOVE rows (`TABLESAMPLE SYSTEM`, a fixed seed), and the page
+   says so: a deployment with a small share of the traffic then has few samples, shown as such.
+
+Why not `percentile_cont`: exact percentiles need every group's values sorted. On a million rows that took
+2–4 s; this takes about half a second (bench/console_log.py).
 
 An "error" is a row with status >= 400 or an error type (a stream that broke after its 200), the same
 condition as the log's "has error" filter and its partial index.
@@ -19,6 +23,7 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.db import connections
 from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Floor, Ln, Trunc
 
@@ -34,6 +39,7 @@ WINDOWS = {  # name -> (length, chart bucket)
     "30d": (timedelta(days=30), "day"),
 }
 DEFAULT_WINDOW = "24h"
+SAMPLE_ABOVE = 100_000  # rows in a window above which percentiles come from a sample (PostgreSQL)
 BUCKETS_PER_E = 50  # log-scale buckets per factor e (2.0% wide)
 ZERO_BUCKET = -(10**6)  # 0 ms (ln is undefined there)
 KEYS = ("group_name", "deployment_id", "deployment_name")
@@ -89,7 +95,8 @@ class _Totals:
     def row(self, **keys) -> dict:
         rate = self.errors / self.requests if self.requests else 0.0
         row = {**keys, "requests": self.requests, "errors": self.errors, "error_rate": rate,
-               "error_pct": round(100 * rate, 2), "tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
+               "error_pct": round(100 * rate, 2), "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+               "samples": sum(self.latency.values())}
         for name, fractions in PERCENTILES.items():
             histogram = getattr(self, name)
             for fraction in fractions:
@@ -97,25 +104,31 @@ class _Totals:
         return row
 
 
-def summary(*, since: datetime, until: datetime, group: str = "") -> dict[str, list[dict]]:
-    """{"groups": [...], "deployments": [...]}: one row each, busiest first (two queries)."""
+def dashboard(*, since: datetime, until: datetime, bucket: str, group: str = "") -> dict:
+    """{"groups": [...], "deployments": [...], "series": [...], "sampled": None or the sampled share (0..1)}.
+    Groups and deployments busiest first; the series in time order."""
     rows = window_rows(since=since, until=until, group=group)
     per_deployment: dict[tuple, _Totals] = defaultdict(_Totals)
-    latency = (rows.annotate(b=bucket_of("latency_ms")).values(*KEYS, "b")
+    per_time: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
+    counted = (rows.annotate(t=Trunc("created_at", bucket)).values(*KEYS, "t")
                .annotate(n=Count("id"), e=Count("id", filter=ERROR), i=Sum("input_tokens"), o=Sum("output_tokens"))
                .order_by())
-    for r in latency:
+    for r in counted:
         totals = per_deployment[tuple(r[k] for k in KEYS)]
         totals.requests += r["n"]
         totals.errors += r["e"]
         totals.tokens_in += r["i"] or 0
         totals.tokens_out += r["o"] or 0
-        if r["b"] is not None:
-            totals.latency[r["b"]] += r["n"]
-    ttfb = (rows.filter(ttfb_ms__isnull=False).annotate(b=bucket_of("ttfb_ms")).values(*KEYS, "b")
-            .annotate(n=Count("id")).order_by())
-    for r in ttfb:
-        per_deployment[tuple(r[k] for k in KEYS)].ttfb[r["b"]] += r["n"]
+        per_time[r["t"]][0] += r["n"]
+        per_time[r["t"]][1] += r["e"]
+    total = sum(t.requests for t in per_deployment.values())
+    sampled = None
+    if total > SAMPLE_ABOVE and rows.db and connections[rows.db].vendor == "postgresql":
+        sampled = max(SAMPLE_ABOVE / total, 0.01)
+    for field, attr in (("latency_ms", "latency"), ("ttfb_ms", "ttfb")):
+        for key, b, n in histogram(rows, field, sampled):
+            if b is not None:  # a negative duration has no bucket (none is ever logged)
+                getattr(per_deployment[key], attr)[b] += n
     per_group: dict[str, _Totals] = defaultdict(_Totals)
     for (group_name, _, _), totals in per_deployment.items():
         per_group[group_name].merge(totals)
@@ -124,12 +137,28 @@ def summary(*, since: datetime, until: datetime, group: str = "") -> dict[str, l
     groups = [t.row(group_name=g) for g, t in per_group.items()]
     deployments.sort(key=lambda r: (-r["requests"], r["deployment_name"]))
     groups.sort(key=lambda r: (-r["requests"], r["group_name"]))
-    return {"groups": groups, "deployments": deployments}
+    series = [{"t": t, "requests": v[0], "errors": v[1]} for t, v in sorted(per_time.items())]
+    return {"groups": groups, "deployments": deployments, "series": series, "sampled": sampled}
 
 
-def series(*, since: datetime, until: datetime, bucket: str, group: str = "") -> list[dict]:
-    rows = window_rows(since=since, until=until, group=group).annotate(t=Trunc("created_at", bucket))
-    return list(rows.values("t").annotate(requests=Count("id"), errors=Count("id", filter=ERROR)).order_by("t"))
+def histogram(rows, field: str, sampled: float | None):
+    """(deployment key, bucket, count) of `field` over `rows`: all of them, or (PostgreSQL) a block sample of
+    the share `sampled` with a fixed seed, so the same window gives the same numbers."""
+    bucketed = rows.filter(**{f"{field}__isnull": False}).annotate(b=bucket_of(field)).values(*KEYS, "b")
+    query = bucketed.annotate(n=Count("id")).order_by()
+    if sampled is None:
+        return [(tuple(r[k] for k in KEYS), r["b"], r["n"]) for r in query]
+    sql, params = query.query.sql_with_params()
+    table = RequestLog._meta.db_table
+    marker = f'FROM "{table}"'
+    assert sql.count(marker) == 1, sql
+    sql = sql.replace(marker, f'{marker} TABLESAMPLE SYSTEM (%s) REPEATABLE (42)')
+    at = sql.index("TABLESAMPLE")
+    before = sql[:at].count("%s")
+    params = (*params[:before], round(100 * sampled, 4), *params[before:])
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(tuple(r[:3]), r[3], r[4]) for r in cursor.fetchall()]
 
 
 def totals(rows: list[dict]) -> dict:

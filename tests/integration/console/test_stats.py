@@ -44,7 +44,7 @@ def exact(values: list[float], fraction: float) -> float:
 
 def test_percentiles_are_within_one_percent_of_exact_on_this_database(rows):
     now = timezone.now()
-    summary = stats.summary(since=now - timedelta(hours=24), until=now)
+    summary = stats.dashboard(since=now - timedelta(hours=24), until=now, bucket="hour")
     [g1] = [g for g in summary["groups"] if g["group_name"] == "g1"]
     for name, fraction in (("latency_p50", 0.5), ("latency_p95", 0.95), ("latency_p99", 0.99)):
         assert g1[name] == pytest.approx(exact(rows, fraction), rel=WITHIN), name
@@ -57,14 +57,14 @@ def test_percentiles_are_within_one_percent_of_exact_on_this_database(rows):
 
 def test_by_deployment_series_and_group_filter(rows):
     now = timezone.now()
-    summary = stats.summary(since=now - timedelta(hours=24), until=now)
+    summary = stats.dashboard(since=now - timedelta(hours=24), until=now, bucket="hour")
     assert [(d["deployment_name"], d["requests"], d["errors"]) for d in summary["deployments"]] == [
         ("east", 41, 5), ("west", 1, 1)]
     assert summary["deployments"][1]["latency_p50"] is None  # no latency recorded: no percentile, not zero
-    hourly = stats.series(since=now - timedelta(hours=24), until=now, bucket="hour")
+    hourly = summary["series"]
     assert sum(b["requests"] for b in hourly) == 42 and sum(b["errors"] for b in hourly) == 6
     assert len(hourly) in (1, 2)  # 41 minutes of traffic: one or two clock hours
-    only_g2 = stats.summary(since=now - timedelta(hours=24), until=now, group="g2")
+    only_g2 = stats.dashboard(since=now - timedelta(hours=24), until=now, bucket="hour", group="g2")
     assert [g["group_name"] for g in only_g2["groups"]] == ["g2"]
 
 
@@ -74,9 +74,34 @@ def test_group_percentiles_merge_their_deployments(db):
     for i, ms in enumerate([2000.0, 3000.0]):
         log(f"req_b{i}", 1, latency_ms=ms, deployment_id=2, deployment_name="b")
     now = timezone.now()
-    [g1] = stats.summary(since=now - timedelta(hours=1), until=now)["groups"]
+    [g1] = stats.dashboard(since=now - timedelta(hours=1), until=now, bucket="minute")["groups"]
     assert g1["latency_p50"] == pytest.approx(30.0, rel=WITHIN)  # 3rd of 6, across both deployments
     assert g1["latency_p99"] == pytest.approx(3000.0, rel=WITHIN)
+
+
+def test_big_windows_take_percentiles_from_a_sample_on_postgresql(db, monkeypatch):
+    from django.db import connection
+
+    rng = random.Random(3)
+    now = timezone.now()
+    RequestLog.objects.bulk_create(RequestLog(
+        request_id=f"req_s{i}", created_at=now - timedelta(seconds=i), method="POST", path="/v1/responses",
+        endpoint="responses", status=200, group_name="g1", deployment_id=1, deployment_name="east",
+        latency_ms=rng.lognormvariate(6, 1), ttfb_ms=50.0,
+        error_message=rng.randbytes(500).hex())  # wide rows: 3000 of them fill hundreds of pages to sample from
+        for i in range(3000))
+    monkeypatch.setattr(stats, "SAMPLE_ABOVE", 1000)
+    numbers = stats.dashboard(since=now - timedelta(hours=1), until=now + timedelta(seconds=1), bucket="minute")
+    [east] = numbers["deployments"]
+    assert east["requests"] == 3000  # counts are never sampled
+    if connection.vendor != "postgresql":
+        assert numbers["sampled"] is None and east["samples"] == 3000
+        return
+    assert numbers["sampled"] == pytest.approx(1000 / 3000)
+    assert 0 < east["samples"] < 3000  # a block sample: some rows, not all
+    values = sorted(RequestLog.objects.values_list("latency_ms", flat=True))
+    assert east["latency_p50"] == pytest.approx(exact(values, 0.5), rel=0.35)
+    assert east["ttfb_p50"] == pytest.approx(50.0, rel=WITHIN)
 
 
 def test_buckets():
