@@ -4,11 +4,11 @@
 deployment's policy, provider URL and credentials, the upstream client and the response handling, with no
 failover: the answer is that deployment's. The call is audited like any request (key name "admin-test"), and
 its outcome counts toward the deployment's health as live traffic would (a 401 marks it, a dead upstream
-cools it down).
+cools it down). Someone is waiting on the page, so the deployment's timeouts are capped (MAX_TIMEOUTS).
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -21,6 +21,8 @@ from routing.forwarding.upstream_request import Target
 
 PROBE_KEY_NAME = "admin-test"
 ANSWER_LIMIT = 4000  # characters of the upstream's answer kept for the page
+# A person is waiting on the page: the deployment's own timeouts, but never longer than these.
+MAX_TIMEOUTS = {"connect_timeout": 10.0, "first_byte_timeout": 30.0, "idle_timeout": 30.0, "total_timeout": 60.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ def default_body(group_name: str) -> dict:
 
 async def probe_deployment(dep: DeploymentSnap, *, body: dict | None = None) -> ProbeResult:
     body = body if body is not None else default_body(dep.group_name)
+    dep = replace(dep, **{name: min(getattr(dep, name), cap) for name, cap in MAX_TIMEOUTS.items()})
     raw = orjson.dumps(body)
     call = Call("POST", "responses", "/v1/responses")
     call.record.key_name = PROBE_KEY_NAME

@@ -61,3 +61,30 @@ def test_a_disabled_deployment_can_be_tested_and_a_get_changes_nothing(admin_htt
                      {"body": '{"model": "x", "input": "custom", "max_output_tokens": 20}'})
     assert re.search(r'id="gw-test-status">200<', page.text)
     assert fake_azure.last().json["input"] == "custom"
+
+
+async def test_the_probe_caps_the_deployments_timeouts(monkeypatch):
+    """A person waits on the Test page: a 600 s first-byte timeout becomes 30 s (the rest of the call is real)."""
+    from routing.config.snapshots import DeploymentSnap
+    from routing.forwarding import probe
+
+    seen = {}
+
+    async def fake_call(call, dep, snapshot, target, forwarded):
+        seen.update(dep=dep, body=target.body)
+        raise probe.GatewayError(504, "timed out", code="upstream_timeout")
+
+    async def no_table():
+        return None
+
+    monkeypatch.setattr(probe, "call_deployment", fake_call)
+    monkeypatch.setattr(probe.route_table.table, "get", no_table)
+    monkeypatch.setattr("routing.forwarding.call.writer.enqueue", lambda record: None)
+    dep = DeploymentSnap(id=1, name="d", group_name="g", provider="azure", api_base="https://x", upstream_model="m",
+                         api_version="", api_key="k", connect_timeout=2.0, first_byte_timeout=600.0,
+                         idle_timeout=300.0, total_timeout=1800.0)
+    result = await probe.probe_deployment(dep)
+    assert (seen["dep"].connect_timeout, seen["dep"].first_byte_timeout, seen["dep"].idle_timeout,
+            seen["dep"].total_timeout) == (2.0, 30.0, 30.0, 60.0)
+    assert seen["body"] == {"model": "g", "input": "ping", "max_output_tokens": 16}
+    assert (result.status, result.upstream_status, result.error_type) == (504, None, "upstream_timeout")
