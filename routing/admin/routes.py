@@ -106,10 +106,10 @@ class DeploymentAdmin(SecretLookupsRefused, DeploymentKeyFields, SimpleHistoryAd
     list_filter = ("provider", "enabled", "group")
     list_select_related = ("group",)
     search_fields = ("name", "upstream_model", "api_base")
-    readonly_fields = ("stored_key", "created_at", "updated_at", "health_detail")
+    readonly_fields = ("stored_key", "created_at", "updated_at", "health_state", "health_detail")
     actions = ("enable_selected", "disable_selected", "clone_selected", "test_selected")
     fieldsets = (
-        (None, {"fields": ("group", "name", "provider", "enabled", "health_detail")}),
+        (None, {"fields": ("group", "name", "provider", "enabled", "health_state", "health_detail")}),
         ("Upstream", {"fields": ("api_base", "upstream_model", "api_version", *KEY_FIELDS)}),
         ("Balancing and limits", {"fields": (("weight", "priority"), ("rpm", "tpm"))}),
         ("Request policy", {"fields": ("policy", "supports_compact"),
@@ -157,14 +157,18 @@ class DeploymentAdmin(SecretLookupsRefused, DeploymentKeyFields, SimpleHistoryAd
     def health(self, obj: Deployment) -> str:
         return health_badge(deployment_health(obj.pk))
 
+    @admin.display(description="State")
+    def health_state(self, obj: Deployment) -> str:
+        return health_badge(deployment_health(obj.pk)) if obj.pk is not None else "—"
+
     @admin.display(description="Health")
     def health_detail(self, obj: Deployment) -> str:
+        """Plain lines (state, last error, cooled down until): tests/integration/resilience_support.py reads them."""
         if obj.pk is None:
             return "—"
         h = deployment_health(obj.pk)
-        return format_html("{} <span class='gw-muted'>last error: {} {} · cooled down until: {}</span>",
-                           health_badge(h), h.get("last_error") or "—", h.get("last_error_at") or "",
-                           h.get("cooled_until") or "—")
+        return format_html("{}<br>last error: {} {}<br>cooled down until: {}", h["state"], h["last_error"] or "—",
+                           h["last_error_at"] or "", h["cooled_until"] or "—")
 
     @admin.action(description="Enable selected deployments", permissions=("change",))
     def enable_selected(self, request, queryset):
