@@ -1,8 +1,9 @@
 """ASGI entry point.
 
-`/v1/*` (the API hot path) goes to `routing.asgi_api`, a small ASGI router in front of
-the gateway's handlers; everything else (admin, healthz) to Django's standard handler
-with its middleware. Why the API bypasses Django's handler is in routing/asgi_api.py.
+`/v1/*` (the API hot path) goes to `routing.api.handler.ApiHandler`, Django's ASGI handler
+without middleware or per-request thread hops (why: that module's docstring); everything
+else (admin, healthz) to Django's standard handler with its middleware. Both resolve
+through gateway/urls.py.
 
 The lifespan protocol flushes the request-log writer and closes upstream pools on
 shutdown, so rows queued at SIGTERM still reach the database.
@@ -20,13 +21,14 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 admin_app = get_asgi_application()  # also runs django.setup()
 
-from routing.asgi_api import app as api_app  # noqa: E402
+from routing.api.handler import ApiHandler  # noqa: E402
 from routing.audit.logwriter import writer  # noqa: E402
 from routing.config import route_table  # noqa: E402
 from routing.errors import error_body  # noqa: E402
 from routing.upstream import relay
 
 log = logging.getLogger("gateway")
+api_app = ApiHandler()
 
 
 async def lifespan(receive, send) -> None:
@@ -72,7 +74,8 @@ async def reject_websocket(scope, receive, send) -> None:
 async def application(scope, receive, send):
     kind = scope["type"]
     if kind == "http":
-        if scope["path"].startswith("/v1/"):
+        path = scope["path"]
+        if path.startswith("/v1/") or path == "/v1":
             return await api_app(scope, receive, send)
         return await admin_app(scope, receive, send)
     if kind == "lifespan":
