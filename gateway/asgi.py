@@ -21,11 +21,12 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 admin_app = get_asgi_application()  # also runs django.setup()
 
+from routing import dbthread  # noqa: E402
 from routing.api.handler import ApiHandler  # noqa: E402
 from routing.audit.logwriter import writer  # noqa: E402
 from routing.config import route_table  # noqa: E402
 from routing.errors import error_body  # noqa: E402
-from routing.upstream import relay
+from routing.upstream import relay  # noqa: E402
 
 log = logging.getLogger("gateway")
 api_app = ApiHandler()
@@ -35,6 +36,7 @@ async def lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            dbthread.start()
             try:
                 await route_table.table.get()
             except Exception:  # the database may come up later; requests retry the load

@@ -81,7 +81,8 @@ def forwarded_headers(meta: dict) -> dict[str, str]:
 
 
 def response_id(value: str) -> str:
-    """A response id from the path: printable and bounded (it becomes one upstream path segment)."""
-    if len(value) > MAX_RESPONSE_ID or not value.isprintable():
+    """A response id from the path: printable, bounded, and not a dot segment (it becomes one
+    percent-encoded upstream path segment; `.` and `..` would be normalised away by URL parsers)."""
+    if len(value) > MAX_RESPONSE_ID or not value.isprintable() or value in (".", ".."):
         raise errors.GatewayError(400, "Invalid response id.", code="invalid_response_id", param="response_id")
     return value

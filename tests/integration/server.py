@@ -34,6 +34,7 @@ MAX_BODY_BYTES = 1_000_000
 UPSTREAM_KEY = "upstream-secret"  # what the fake upstreams accept in `api-key`
 UPSTREAM_MODEL = "gpt-5.5-prod"  # the Azure deployment name routes rewrite `model` to
 CANARY_MODEL = "gpt-5.5-canary"  # a second deployment name the fakes know
+API_VERSION_PREVIEW = "2025-04-01-preview"  # an Azure api-version (the `/openai/responses?api-version=` URLs)
 
 
 def free_port() -> int:
