@@ -1,13 +1,13 @@
 """What-if runs: the gateway's own ASGI app with a process-level tweak, to size a cost.
 
-    python -m bench.run --whatif gcfreeze          # uvicorn serves bench.whatif:application
+    python -m bench.run --whatif autogc            # uvicorn serves bench.whatif:application
 
 Nothing here changes the product; each switch answers "how much does X cost?" by removing
 or changing X in the benchmark's gateway process only (WHATIF=comma,separated):
 
-- `gcfreeze`: `gc.freeze()` after start-up, so the cyclic collector stops rescanning the
-  ~80k long-lived objects (Django, models, modules) on every generation-2 collection.
-- `nogc`: the cyclic collector off altogether (reference counting still frees memory).
+- `autogc`: CPython's automatic cyclic collection (after the start-up freeze) instead of
+  routing/collector.py's clock-driven one.
+- `gcthresh`: `autogc` with the thresholds in GC_THRESHOLDS ("700,10,10" is CPython's default).
 - `nolog`: request-log records are built but never written (`writer.enqueue` is a no-op):
   the cost of the log writer, which also makes the log-row check fail by design.
 - `gcstats`: no change; prints per 5 s the count, total and longest pause of each
@@ -35,7 +35,7 @@ from gateway.asgi import application
 __all__ = ["application"]  # what uvicorn serves
 
 SWITCHES = frozenset(filter(None, os.environ.get("WHATIF", "").split(",")))
-KNOWN = {"gcfreeze", "nogc", "nolog", "gcstats", "stockhandler", "stocknomw", "adrfdispatch", "httpcore"}
+KNOWN = {"autogc", "nolog", "gcstats", "gcthresh", "stockhandler", "stocknomw", "adrfdispatch", "httpcore"}
 if SWITCHES - KNOWN:
     raise SystemExit(f"unknown WHATIF switch(es): {', '.join(sorted(SWITCHES - KNOWN))}")
 
@@ -82,15 +82,19 @@ if "httpcore" in SWITCHES:
         return upstream_client._client
 
     upstream_client.client = _httpcore_client
+if "autogc" in SWITCHES or "gcthresh" in SWITCHES:
+    from routing import collector
+
+    def _freeze_only() -> None:
+        collector.freeze_startup()
+        if "gcthresh" in SWITCHES:
+            gc.set_threshold(*(int(x) for x in os.environ["GC_THRESHOLDS"].split(",")))
+
+    collector.start = _freeze_only
 if "nolog" in SWITCHES:
     from routing.audit.logwriter import writer
 
     writer.enqueue = lambda record: None
-if "gcfreeze" in SWITCHES:
-    gc.collect()
-    gc.freeze()
-if "nogc" in SWITCHES:
-    gc.disable()
 if "gcstats" in SWITCHES:
     _started: dict[str, float] = {}
     _stats: dict[int, list] = collections.defaultdict(lambda: [0, 0.0, 0.0])  # gen → count, total s, max s

@@ -87,7 +87,17 @@ class Answer:
 
     async def aclose(self) -> None:
         if self.stream is not None:
-            await self.stream.aclose()
+            await release(self.stream)
+
+
+async def release(response: httpx.Response) -> None:
+    """Close the response; also undo the reference cycle httpx keeps between a response and its
+    stream, so the pair is freed at once rather than by the cyclic collector."""
+    await response.aclose()
+    response.stream = _EMPTY
+
+
+_EMPTY = httpx.ByteStream(b"")
 
 
 def _encoding(headers: httpx.Headers) -> str:
@@ -112,36 +122,42 @@ def is_event_stream(status: int, headers: httpx.Headers) -> bool:
 async def open_upstream(dep, method: str, url: str, headers: dict[str, str], content: bytes | None,
                         *, stream: bool) -> Answer:
     started = time.perf_counter()  # not loop.time(): uvloop's clock ticks in whole milliseconds
+    answer: Answer | None = None
     try:
-        async with asyncio.timeout(min(dep.first_byte_timeout, dep.total_timeout)):
-            response = await client.send(method, url, headers, content, connect_timeout=dep.connect_timeout)
+        async with asyncio.timeout(min(dep.first_byte_timeout, dep.total_timeout)) as deadline:
+            response = await _send(dep, method, url, headers, content)
+            seconds = time.perf_counter() - started
+            answer = Answer(response.status_code, response.headers, b"", seconds, encoded=_encoding(response.headers))
+            try:
+                _check(response)
+                if stream and is_event_stream(answer.status, answer.headers):
+                    answer.stream = response
+                    deadline.reschedule(None)  # the stream's own deadlines apply from here (read_frames)
+                    return answer
+                # anything else is read whole, within the total timeout
+                deadline.reschedule(asyncio.get_running_loop().time() + max(0.001, dep.total_timeout - seconds))
+                answer.content = await _read_capped(response, raw=bool(answer.encoded))
+            finally:
+                if answer.stream is None:
+                    await release(response)
     except TimeoutError:
-        raise UpstreamFailure("first_byte_timeout", f"no response within {dep.first_byte_timeout:g}s",
+        if answer is None:
+            raise UpstreamFailure("first_byte_timeout", f"no response within {dep.first_byte_timeout:g}s",
+                                  timeout=True) from None
+        raise UpstreamFailure("total_timeout", f"response not complete within {dep.total_timeout:g}s",
                               timeout=True) from None
+    except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:  # the body broke off
+        raise _read_failure(exc, "total_timeout", "") from exc
+    return answer
+
+
+async def _send(dep, method: str, url: str, headers: dict[str, str], content: bytes | None) -> httpx.Response:
+    try:
+        return await client.send(method, url, headers, content, connect_timeout=dep.connect_timeout)
     except (httpx.HTTPError, aiohttp.ClientError) as exc:
         raise classify(exc) from exc
     except (OSError, ValueError, UnicodeError) as exc:  # a header the deployment made unsendable, say
         raise UpstreamFailure("deployment_misconfigured", f"request not sendable: {exc}") from exc
-    seconds = time.perf_counter() - started
-    answer = Answer(response.status_code, response.headers, b"", seconds, encoded=_encoding(response.headers))
-    try:
-        _check(response)
-        if stream and is_event_stream(answer.status, answer.headers):
-            answer.stream = response
-            return answer
-        remaining = max(0.001, dep.total_timeout - (time.perf_counter() - started))
-        async with asyncio.timeout(remaining):
-            answer.content = await _read_capped(response, raw=bool(answer.encoded))
-    except BaseException as exc:
-        if answer.stream is None:
-            await response.aclose()
-        if isinstance(exc, UpstreamFailure):
-            raise
-        failure = _read_failure(exc, "total_timeout", f"response not complete within {dep.total_timeout:g}s")
-        if failure is None:
-            raise
-        raise failure from exc
-    return answer
 
 
 async def _read_capped(response: httpx.Response, *, raw: bool) -> bytes:
