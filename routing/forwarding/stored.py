@@ -3,11 +3,12 @@ POST /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items.
 
 They carry no model, so the deployment comes from the response id (affinity). Ids are
 never rewritten; in the upstream URL the id is one encoded path segment. An id owned by a
-group the key may not use gets exactly the answer of an id nobody knows. An id the gateway never saw goes to the key's only deployment when there is exactly
-one (the upstream then answers for it).
+group the key may not use gets exactly the answer of an id nobody knows.
 
 A response whose deployment is gone is reported as such only to a key that may use the
-group it was created in.
+group it was created in. An id the gateway never saw (created directly upstream, say) is
+sent to the only deployment there is when the key may use every group; a limited key gets
+the gateway's own 404, exactly what it gets for another group's response.
 """
 
 from urllib.parse import quote
@@ -35,9 +36,8 @@ async def deployment_for(response_id: str, key: KeySnap, snap: RouteSnapshot) ->
                 404, f"Response '{response_id}' was created by a deployment that is no longer available.",
                 code="response_deployment_unavailable", param="response_id")
         raise errors.response_not_found(response_id)
-    usable = [d for g in snap.groups.values() if key.may_use(g.name) for d in g.deployments]
-    if len(usable) == 1:
-        return usable[0]
+    if key.allowed_groups is None and len(snap.deployments) == 1:
+        return next(iter(snap.deployments.values()))
     raise errors.response_not_found(response_id)
 
 

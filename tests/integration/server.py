@@ -69,7 +69,8 @@ def encryption_keys() -> str:
 
 class GatewayServer:
     def __init__(self, *, database_url: str, workdir: Path, env: dict[str, str] | None = None,
-                 name: str = "gateway") -> None:
+                 name: str = "gateway", graceful_seconds: float = 5) -> None:
+        self.graceful_seconds = graceful_seconds
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -101,7 +102,7 @@ class GatewayServer:
         self._log = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "uvicorn", "gateway.asgi:application", "--host", "127.0.0.1",
                "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
-               "--timeout-graceful-shutdown", "5"]
+               "--timeout-graceful-shutdown", str(self.graceful_seconds)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while True:
