@@ -15,12 +15,14 @@ from pathlib import Path
 # (component, substrings of a frame's file path); first match wins, innermost frame first
 COMPONENTS = [
     ("asgiref (sync_to_async / thread hops)", ("/asgiref/",)),
-    ("upstream client (routing/upstream_client.py)", ("/routing/upstream_client.py",)),
+    ("DRF + adrf (views, request, negotiation)", ("/rest_framework/", "/adrf/")),
+    ("httpx + httpx-aiohttp (upstream client API)", ("/httpx/", "/httpx_aiohttp/")),
+    ("aiohttp (upstream connections, HTTP parsing)", ("/aiohttp/", "/yarl/", "/multidict/")),
     ("gateway code (routing/, gateway/)", ("/routing/", "/gateway/")),
     ("httptools (HTTP parsing, C)", ("/httptools/",)),
     ("uvicorn (HTTP server)", ("/uvicorn/",)),
     ("django db + sqlite (log writer, route poll)", ("/django/db/", "sqlite3")),
-    ("django request handling", ("/django/",)),
+    ("django request handling (handler, URL resolver, request/response)", ("/django/",)),
     ("logging", ("/logging/",)),
     ("json/orjson", ("/json/", "orjson")),
     ("concurrent.futures / threading", ("/concurrent/", "threading.py", "queue.py")),

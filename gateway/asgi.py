@@ -1,14 +1,14 @@
 """ASGI entry point.
 
-`/v1/*` (the API hot path) goes to `routing.asgi_api`, a small ASGI router in front of
-the gateway's handlers; everything else (admin, healthz) to Django's standard handler
-with its middleware. Why the API bypasses Django's handler is in routing/asgi_api.py.
+`/v1/*` (the API hot path) goes to `routing.api.handler.ApiHandler`, Django's ASGI handler
+without middleware or per-request thread hops (why: that module's docstring); everything
+else (admin, healthz) to Django's standard handler with its middleware. Both resolve
+through gateway/urls.py.
 
 The lifespan protocol flushes the request-log writer and closes upstream pools on
 shutdown, so rows queued at SIGTERM still reach the database.
 """
 
-import gc
 import logging
 import os
 import sys
@@ -20,28 +20,43 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 admin_app = get_asgi_application()  # also runs django.setup()
 
-from routing.asgi_api import app as api_app  # noqa: E402
+from django.urls import Resolver404, get_resolver  # noqa: E402
+
+from routing import collector, dbthread  # noqa: E402
+from routing.api.handler import ApiHandler  # noqa: E402
 from routing.audit.logwriter import writer  # noqa: E402
 from routing.config import route_table  # noqa: E402
 from routing.errors import error_body  # noqa: E402
-from routing.upstream import relay
+from routing.upstream import client as upstream_client  # noqa: E402
+from routing.upstream import relay  # noqa: E402
 
 log = logging.getLogger("gateway")
+api_app = ApiHandler()
+
+
+def _warm_up() -> None:
+    """Build what the first request would build lazily (the URL resolver's tables, the upstream
+    client), so it lives with the rest of start-up, frozen out of the collector's reach."""
+    resolver = get_resolver()
+    for path in ("/v1/responses", "/v1/models", "/admin/"):
+        try:
+            resolver.resolve(path)
+        except Resolver404:
+            pass
+    upstream_client.client()
 
 
 async def lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            dbthread.start()
             try:
                 await route_table.table.get()
             except Exception:  # the database may come up later; requests retry the load
                 log.exception("initial route load failed")
-            # Everything loaded so far (Django, the app, the route table) lives as long as the
-            # process: moving it out of the collector's reach makes full collections cheap
-            # (measured: c=16 p99 57 ms -> 22 ms; each gen-2 pass had paused ~50 ms).
-            gc.collect()
-            gc.freeze()
+            _warm_up()
+            collector.start()  # freezes what start-up loaded, then collects on a clock (routing/collector.py)
             # The event loop shares the GIL with the database threads. A thread holding the GIL
             # keeps it for up to the switch interval (5 ms by default) while the loop waits; with
             # the log writer at idle CPU priority (dbthread.run_background), a descheduled holder
@@ -49,6 +64,7 @@ async def lifespan(receive, send) -> None:
             sys.setswitchinterval(settings.GATEWAY["GIL_SWITCH_INTERVAL"])
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            collector.stop()
             await route_table.table.stop()
             await writer.close()
             await relay.close_clients()
@@ -72,7 +88,8 @@ async def reject_websocket(scope, receive, send) -> None:
 async def application(scope, receive, send):
     kind = scope["type"]
     if kind == "http":
-        if scope["path"].startswith("/v1/"):
+        path = scope["path"]
+        if path.startswith("/v1/") or path == "/v1":
             return await api_app(scope, receive, send)
         return await admin_app(scope, receive, send)
     if kind == "lifespan":

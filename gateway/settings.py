@@ -29,12 +29,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "adrf",
     "simple_history",
     "routing",
 ]
 
-# These run for the admin only: gateway.asgi sends /v1/* to a handler with no
-# middleware (each Django middleware costs a thread hop under ASGI).
+# These run for the admin only: gateway.asgi serves /v1/* with routing.api.handler, which
+# runs no middleware (each classic Django middleware costs a thread hop per request).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ (the console block below)
@@ -107,9 +108,9 @@ FORMAT_MODULE_PATH = ["gateway.formats"]  # timestamps with seconds: 2026-11-25 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 
+# The /v1 views set their own authentication, permissions, negotiation and errors
+# (routing/api/base.py); these defaults are for any other DRF view.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -128,6 +129,10 @@ GATEWAY = {
     "LOG_SPOOL_FILE": env("GATEWAY_LOG_SPOOL_FILE", default=str(BASE_DIR / "var" / "requestlog-spool.jsonl")),
     "RESPONSE_AFFINITY_TTL_SECONDS": env.int("GATEWAY_RESPONSE_AFFINITY_TTL_SECONDS", default=30 * 24 * 3600),
     "UPSTREAM_MAX_CONNECTIONS": env.int("GATEWAY_UPSTREAM_MAX_CONNECTIONS", default=1000),
+    # Idle upstream connections are closed after this long: below the 5 s of uvicorn/Node upstreams.
+    "UPSTREAM_KEEPALIVE_SECONDS": env.float("GATEWAY_UPSTREAM_KEEPALIVE_SECONDS", default=4.0),
+    "UPSTREAM_MAX_HEADER_BYTES": env.int("GATEWAY_UPSTREAM_MAX_HEADER_BYTES", default=64 * 1024),
+    "UPSTREAM_MAX_BODY_BYTES": env.int("GATEWAY_UPSTREAM_MAX_BODY_BYTES", default=64 * 1024 * 1024),
 }
 
 LOGGING = {
@@ -138,5 +143,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        "httpx": {"level": "WARNING"},  # one INFO line per upstream request otherwise
     },
 }

@@ -1,15 +1,36 @@
+"""URLs: the OpenAI-compatible API under /v1 (DRF views, routing/api/views.py), the admin,
+and a liveness probe. gateway/asgi.py serves /v1 with the lean API handler and the rest
+with Django's standard one; both resolve through these patterns."""
+
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import path, re_path
 
-# /v1/* never reaches Django's URL resolver: gateway/asgi.py sends it to routing.asgi_api.
+from routing.api.views import ModelCallView, ModelsView, StoredResponseView, UnknownEndpointView
 
 
 def healthz(request):
     return HttpResponse(b'{"status":"ok"}', content_type="application/json")
 
 
+api = [
+    path("v1/responses", ModelCallView.as_view(endpoint="responses", op_path="responses")),
+    path("v1/chat/completions", ModelCallView.as_view(endpoint="chat", op_path="chat/completions")),
+    path("v1/responses/compact", ModelCallView.as_view(endpoint="compact", op_path="responses/compact")),
+    path("v1/responses/input_tokens",
+         ModelCallView.as_view(endpoint="responses.input_tokens", op_path="responses/input_tokens")),
+    path("v1/responses/<str:response_id>", StoredResponseView.as_view()),
+    path("v1/responses/<str:response_id>/cancel",
+         StoredResponseView.as_view(endpoint="responses.cancel", suffix="/cancel", http_method_names=["post"])),
+    path("v1/responses/<str:response_id>/input_items",
+         StoredResponseView.as_view(endpoint="responses.input_items", suffix="/input_items",
+                                    http_method_names=["get"])),
+    path("v1/models", ModelsView.as_view()),
+    re_path(r"^v1(/.*)?$", UnknownEndpointView.as_view()),
+]
+
 urlpatterns = [
+    *api,
     path("healthz", healthz),
     path("admin/", admin.site.urls),
 ]

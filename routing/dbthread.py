@@ -54,7 +54,12 @@ class _IdleThread:
 
 
 _idle = _IdleThread()
-_idle.executor.submit(lambda: None).result()  # start it now: its probe decides `usable`
+
+
+def start() -> None:
+    """Start the idle-priority thread (the server's lifespan startup calls this); its probe
+    decides whether it can be used. Until then background work runs at normal priority."""
+    _idle.executor.submit(lambda: None).result()
 
 
 def _run(fn, args, kwargs):

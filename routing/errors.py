@@ -74,12 +74,19 @@ def unsupported_media_type(content_type: str) -> GatewayError:
     )
 
 
-def upstream_unreachable(detail: str) -> GatewayError:
-    return GatewayError(502, f"The upstream could not be reached: {detail}", type="api_error", code="upstream_unreachable")
+# Upstream failures name their kind (connect_error, upstream_reset, first_byte_timeout, ...), never the
+# upstream's address: that stays in the log row for ops.
+def upstream_unreachable(kind: str) -> GatewayError:
+    if kind == "upstream_bad_response":
+        return GatewayError(502, "The upstream sent an answer the gateway could not use (upstream_bad_response).",
+                            type="api_error", code="upstream_bad_response")
+    return GatewayError(502, f"The upstream could not be reached or did not answer ({kind}).", type="api_error",
+                        code="upstream_unreachable")
 
 
-def upstream_timeout(detail: str) -> GatewayError:
-    return GatewayError(504, f"The upstream did not answer in time: {detail}", type="api_error", code="upstream_timeout")
+def upstream_timeout(kind: str) -> GatewayError:
+    return GatewayError(504, f"The upstream did not answer in time ({kind}).", type="api_error",
+                        code="upstream_timeout")
 
 
 def no_deployment(model: str, retry_after: float | None = None) -> GatewayError:
@@ -93,3 +100,24 @@ def no_deployment(model: str, retry_after: float | None = None) -> GatewayError:
 def rate_limited(message: str, retry_after: int) -> GatewayError:
     return GatewayError(429, message, type="rate_limit_error", code="rate_limit_exceeded",
                         headers={"retry-after": str(retry_after)})
+
+
+def previous_response_not_found(response_id: str) -> GatewayError:
+    """What OpenAI answers for a previous_response_id it does not hold."""
+    return GatewayError(400, f"Previous response with id '{response_id}' not found.",
+                        code="previous_response_not_found", param="previous_response_id")
+
+
+def response_not_found(response_id: str) -> GatewayError:
+    """An unknown response id, and one the key may not see: the same answer, so it tells nothing."""
+    return GatewayError(404, f"Response with id '{response_id}' not found.", code="response_not_found",
+                        param="response_id")
+
+
+def routes_unavailable() -> GatewayError:
+    return GatewayError(503, "The gateway has not loaded its routes yet (its database is unreachable); try again "
+                        "shortly.", type="api_error", code="routes_unavailable", headers={"retry-after": "2"})
+
+
+def unknown_endpoint(method: str, path: str) -> GatewayError:
+    return GatewayError(404, f"Unknown endpoint {method} {path[:200]}.", code="unknown_endpoint")

@@ -12,7 +12,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from routing import services
-from routing.models import Deployment, GroupFallback, ParamPolicy, PolicyRule
+from routing.models import Deployment, GroupFallback, ParamPolicy, PolicyRule, validate_upstream_key
 from routing.policy import compile_rule
 
 
@@ -29,7 +29,7 @@ class HttpsURLField(forms.CharField):
 
 class DeploymentForm(forms.ModelForm):
     new_api_key = forms.CharField(
-        label="Upstream API key", required=False,
+        label="Upstream API key", required=False, validators=[validate_upstream_key],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Leave blank to keep the current key",
     )

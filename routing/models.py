@@ -178,6 +178,14 @@ def validate_upstream_url(value: str) -> None:
         raise ValidationError("The port is not a number.") from None
 
 
+def validate_upstream_key(value: str) -> None:
+    """An upstream key travels in an HTTP header: visible ASCII only (a pasted key with a stray
+    non-ASCII character or line break could never be sent)."""
+    if value and not all("!" <= c <= "~" for c in value):
+        raise ValidationError("The key may only contain visible ASCII characters (no spaces, line breaks or "
+                              "accented letters); check what was pasted.")
+
+
 class Deployment(models.Model):
     group = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="deployments")
     name = models.CharField(max_length=200, help_text="Label for logs and the admin.")

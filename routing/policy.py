@@ -17,6 +17,11 @@ A policy is a sequence of ``Rule``s applied to a parsed JSON request body by ``a
 * default: like set, but only if the path is absent.
   set/default are skipped if a parent on the path exists and is not a dict.
 
+``strip_encrypted_reasoning`` is the one rewrite that is not an ops rule: encrypted reasoning
+items (Codex's ``store: false`` turns) can only be decrypted by the resource that produced them;
+when a deployment refuses them, the call is retried there once without them. It lives here so
+that every body change is made, and reported, by this module.
+
 Every change is recorded in ``PolicyResult.changes`` (audit entries, each naming its "policy").
 The input is never mutated: dicts are shallow-copied along the modified paths only (copy-on-write),
 inserted values are deep-copied. If nothing changed, ``result.body is body``.
@@ -207,3 +212,20 @@ def apply_policy(body: dict, rules: Sequence[Rule], *, endpoint: str, stream: bo
     if not editor.changes:
         return PolicyResult(body=body, changes=[])
     return PolicyResult(body=editor.root, changes=editor.changes)
+
+
+def _encrypted_reasoning(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "reasoning" and bool(item.get("encrypted_content"))
+
+
+def strip_encrypted_reasoning(body: dict) -> PolicyResult:
+    """Remove the encrypted reasoning items from ``input`` (audited as one drop with a count)."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return PolicyResult(body=body, changes=[])
+    kept = [item for item in items if not _encrypted_reasoning(item)]
+    if len(kept) == len(items):
+        return PolicyResult(body=body, changes=[])
+    return PolicyResult(body=dict(body, input=kept), changes=[{
+        "action": "drop", "path": "input[type=reasoning].encrypted_content", "count": len(items) - len(kept),
+        "reason": "reasoning_not_decryptable_by_deployment"}])

@@ -83,11 +83,11 @@ def api_key_by_secret(raw: str) -> KeySnap | None:
     return key_snap(k) if k else None
 
 
-def response_deployment(response_id: str) -> int | None:
-    return (
-        ResponseAffinity.objects.filter(response_id=response_id, expires_at__gt=timezone.now())
-        .values_list("deployment_id", flat=True).first()
-    )
+def response_deployments(response_ids: list[str]) -> dict[str, tuple[int, str]]:
+    """{response or reasoning id: (deployment id, group name)} for the ids still remembered (one query)."""
+    rows = (ResponseAffinity.objects.filter(response_id__in=response_ids, expires_at__gt=timezone.now())
+            .values_list("response_id", "deployment_id", "group_name"))
+    return {rid: (dep_id, group) for rid, dep_id, group in rows}
 
 
 # --- ops console reads (appended; the admin calls these) -------------------------------------------------------

@@ -1,78 +1,95 @@
-"""Thin async handlers for /v1/*: read the request, authenticate, hand over, render errors.
+"""The /v1 endpoints: thin DRF views that read the request and hand over to `forwarding`.
 
-They take an `ApiRequest` and return a `Response` (routing/http.py); `routing.asgi_api`
-routes to them. Every outcome, including client disconnects and internal bugs, is one
-OpenAI-shaped answer and one log row.
+Each returns a Django response: an `HttpResponse` with the upstream's bytes and a
+Content-Length for JSON, a `StreamingHttpResponse` (forwarding.response.SseResponse)
+relaying the upstream's events as they arrive for streams. Errors are raised and become
+OpenAI-shaped answers in `base.gateway_exception_handler`; every request is logged once.
 """
 
-import asyncio
-import logging
-
 import orjson
+from rest_framework.permissions import AllowAny
 
-from routing.api import authentication
-from routing.api.parsing import forwarded_headers, forwarded_query, group_for, json_body
-from routing.config import route_table
-from routing.errors import GatewayError
-from routing.forwarding import model_call as forward
-from routing.forwarding import stored
-from routing.forwarding.call import Call
-from routing.http import ApiRequest, Response
-
-log = logging.getLogger(__name__)
+from routing import errors
+from routing.api import parsing
+from routing.api.base import GatewayView
+from routing.api.permissions import InGroup
+from routing.forwarding import model_call, stored
+from routing.forwarding.call import json_response
 
 
-async def handle(request: ApiRequest, endpoint: str, work) -> Response:
-    call = Call(request.method, endpoint, request.path)
-    try:
-        snap = await route_table.table.get()
-        key = await authentication.authenticate(request.META, snap)
-        call.record.key_id, call.record.key_name = key.id, key.name
-        return await work(call, key, snap)
-    except GatewayError as exc:
-        return call.fail(exc)
-    except asyncio.CancelledError:  # the client went away before the response started
-        rec = call.record
-        rec.client_disconnected, rec.error_type = True, "client_disconnected"
-        rec.error_message = "client disconnected before the response started"
-        call.done(499)
-        raise
-    except Exception:
-        log.exception("internal error on %s %s (%s)", request.method, request.path, call.request_id)
-        return call.fail(GatewayError(500, "The gateway failed to handle this request; it has been logged "
-                                      f"as {call.request_id}.", type="server_error", code="internal_error"))
-
-
-async def model_call(request: ApiRequest, endpoint: str, op_path: str) -> Response:
+class ModelCallView(GatewayView):
     """POST /v1/responses, /v1/chat/completions, /v1/responses/compact, /v1/responses/input_tokens."""
-    async def work(call, key, snap):
-        raw, body = json_body(request)
-        group = await group_for(body, key, snap)
-        call.record.group_name = group.name
-        return await forward.model_call(call, key, group, snap, raw, body, op_path=op_path, endpoint=endpoint,
-                                        query=forwarded_query(request), forwarded=forwarded_headers(request.META))
-    return await handle(request, endpoint, work)
+
+    http_method_names = ["post"]
+    op_path = ""  # the path the upstream call takes, relative to the API root
+
+    async def post(self, request):
+        raw, body = parsing.json_body(request)
+        model = parsing.model_name(body)
+        group = await parsing.group_for(model, request.routes)
+        self.check_object_permissions(request, InGroup(group.name, errors.model_not_found(model)))
+        self.call.record.group_name = group.name
+        return await model_call.model_call(
+            self.call, request.user, group, request.routes, raw, body, op_path=self.op_path, endpoint=self.endpoint,
+            query=parsing.forwarded_query(request.META.get("QUERY_STRING", "")),
+            forwarded=parsing.forwarded_headers(request.META))
 
 
-async def stored_response(request: ApiRequest, endpoint: str, response_id: str, suffix: str) -> Response:
-    """GET/DELETE /v1/responses/{id}, POST …/cancel, GET …/input_items."""
-    async def work(call, key, snap):
-        return await stored.response_call(call, key, snap, response_id=response_id, method=request.method,
-                                             suffix=suffix, query=forwarded_query(request), forwarded=forwarded_headers(request.META),
-                                             raw=None)
-    return await handle(request, endpoint, work)
+class StoredResponseView(GatewayView):
+    """GET/DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items:
+    sent to the deployment that created the response."""
+
+    http_method_names = ["get", "delete"]
+    suffix = ""  # "", "/cancel" or "/input_items"
+
+    def endpoint_for(self, method: str) -> str:
+        return self.endpoint if self.suffix else f"responses.{method.lower()}"
+
+    async def get(self, request, response_id: str):
+        return await self._forward(request, response_id)
+
+    async def post(self, request, response_id: str):
+        return await self._forward(request, response_id)
+
+    async def delete(self, request, response_id: str):
+        return await self._forward(request, response_id)
+
+    async def _forward(self, request, response_id: str):
+        response_id = parsing.response_id(response_id)
+        dep = await stored.deployment_for(response_id, request.user, request.routes)
+        self.check_object_permissions(request, InGroup(dep.group_name, errors.response_not_found(response_id)))
+        query = parsing.forwarded_query(request.META.get("QUERY_STRING", ""))
+        return await stored.response_call(
+            self.call, dep, request.routes, response_id=response_id, method=request.method, suffix=self.suffix,
+            query=query, stream=request.method == "GET" and not self.suffix and parsing.query_flag(query, "stream"),
+            forwarded=parsing.forwarded_headers(request.META))
 
 
-async def models(request: ApiRequest) -> Response:
+class ModelsView(GatewayView):
     """GET /v1/models: the groups this key may use."""
-    async def work(call, key, snap):
+
+    http_method_names = ["get"]
+    endpoint = "models"
+
+    async def get(self, request):
+        key = request.user
         data = [{"id": g.name, "object": "model", "created": g.created, "owned_by": "gateway"}
-                for g in snap.groups.values() if key.may_use(g.name)]
-        call.done(200)
-        return call.headers(Response(orjson.dumps({"object": "list", "data": data})))
-    return await handle(request, "models", work)
+                for g in request.routes.groups.values() if key.may_use(g.name)]
+        self.call.done(200)
+        return self.call.headers(json_response(orjson.dumps({"object": "list", "data": data}), 200))
 
 
-def refuse(request: ApiRequest, endpoint: str, error: GatewayError) -> Response:
-    """Answer before any handler ran (unknown path, wrong method, body too large)."""
-    return Call(request.method, endpoint, request.path).fail(error)
+class UnknownEndpointView(GatewayView):
+    """Anything else under /v1/: a 404 in the OpenAI shape (logged), key or no key."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options", "trace"]
+
+    async def prepare(self, request) -> None:
+        pass
+
+    async def _unknown(self, request, *args, **kwargs):
+        raise errors.unknown_endpoint(request.method, request.path)
+
+    get = post = put = patch = delete = head = options = trace = _unknown

@@ -6,8 +6,14 @@ and swaps in a freshly loaded snapshot when it moved, so an admin save or an
 `import_routes` run in another process is live everywhere within that bound. In-flight
 requests keep the snapshot object they started with.
 
-A lookup miss (unknown model) triggers an immediate version check, so a route created a
-moment ago works on its first request.
+A lookup miss (unknown model or key) triggers a version check, so a route or key created
+a moment ago works on its first request. Misses share checks, and checks run at most every
+MISS_CHECK_INTERVAL, so a flood of unknown keys or models costs at most a few cheap queries
+a second, whatever its rate.
+
+The database going away never fails a request by itself: the last good snapshot keeps
+serving (unknown keys and models get their 401/404 from it). Only a process that never
+loaded one answers 503 `routes_unavailable` until it can.
 """
 
 import asyncio
@@ -16,11 +22,12 @@ import time
 
 from django.conf import settings
 
-from routing import dbthread, selectors
+from routing import dbthread, errors, selectors
 from routing.config.snapshots import RouteSnapshot
 from routing.resilience import shared_health
 
 log = logging.getLogger(__name__)
+MISS_CHECK_INTERVAL = 0.1
 
 
 class RouteTable:
@@ -39,7 +46,14 @@ class RouteTable:
         snap = self.snapshot
         if snap is not None and not self._stale:
             return snap
-        return await self.reload()
+        try:
+            return await self.reload()
+        except Exception as exc:
+            if self.snapshot is not None:  # serve the last good one; the refresher keeps trying
+                log.warning("route table reload failed, serving the last snapshot: %s", exc)
+                return self.snapshot
+            log.error("route table not loaded: %s", exc)
+            raise errors.routes_unavailable() from exc
 
     async def reload(self) -> RouteSnapshot:
         if self._lock is None:
@@ -64,10 +78,16 @@ class RouteTable:
         async with self._miss_lock:
             if self._last_miss_check >= arrived:
                 return self.snapshot
+            pause = self._last_miss_check + MISS_CHECK_INTERVAL - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
             self._last_miss_check = time.monotonic()
-            if await dbthread.run(selectors.route_version) != snap.version:
-                self._stale = True
-                return await self.reload()
+            try:
+                if await dbthread.run(selectors.route_version) != snap.version:
+                    self._stale = True
+                    return await self.get()
+            except Exception as exc:
+                log.warning("route version check failed, answering from the last snapshot: %s", exc)
         return self.snapshot
 
     def _ensure_refresher(self) -> None:

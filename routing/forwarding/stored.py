@@ -2,10 +2,18 @@
 POST /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items.
 
 They carry no model, so the deployment comes from the response id (affinity). Ids are
-never rewritten. If the deployment that created the response is gone or disabled, the
-client gets a clear 404 saying so instead of another deployment's "not found". An id
-the gateway never saw is sent to the key's only deployment when there is exactly one.
+never rewritten; in the upstream URL the id is one encoded path segment. An id owned by a
+group the key may not use gets exactly the answer of an id nobody knows.
+
+A response whose deployment is gone is reported as such only to a key that may use the
+group it was created in. An id the gateway never saw (created directly upstream, say) is
+sent to the only deployment there is when the key may use every group; a limited key gets
+the gateway's own 404, exactly what it gets for another group's response.
 """
+
+from urllib.parse import quote
+
+from django.http import HttpResponseBase
 
 from routing import errors
 from routing.config.snapshots import DeploymentSnap, KeySnap, RouteSnapshot
@@ -16,26 +24,27 @@ from routing.forwarding.upstream_request import Target
 
 
 async def deployment_for(response_id: str, key: KeySnap, snap: RouteSnapshot) -> DeploymentSnap:
-    dep_id = await affinity.lookup(response_id)
-    if dep_id is not None:
-        dep = snap.deployments.get(dep_id)
-        if dep is None or not key.may_use(dep.group_name):
+    """The deployment holding the response. Whether the key may use its group is checked by the
+    caller (api.permissions.GroupAccess), with the same answer as for an unknown id."""
+    owner = await affinity.lookup(response_id)
+    if owner is not None:
+        dep = snap.deployments.get(owner.deployment_id)
+        if dep is not None:
+            return dep
+        if key.may_use(owner.group):
             raise errors.GatewayError(
                 404, f"Response '{response_id}' was created by a deployment that is no longer available.",
                 code="response_deployment_unavailable", param="response_id")
-        return dep
-    usable = [d for g in snap.groups.values() if key.may_use(g.name) for d in g.deployments]
-    if len(usable) == 1:
-        return usable[0]
-    raise errors.GatewayError(404, f"Response with id '{response_id}' not found.", code="response_not_found",
-                              param="response_id")
+        raise errors.response_not_found(response_id)
+    if key.allowed_groups is None and len(snap.deployments) == 1:
+        return next(iter(snap.deployments.values()))
+    raise errors.response_not_found(response_id)
 
 
-async def response_call(call: Call, key: KeySnap, snap: RouteSnapshot, *, response_id: str, method: str,
-                        suffix: str, query: str, forwarded, raw: bytes | None):
-    dep = await deployment_for(response_id, key, snap)
+async def response_call(call: Call, dep: DeploymentSnap, snap: RouteSnapshot, *, response_id: str, method: str,
+                        suffix: str, query: str, stream: bool, forwarded: dict[str, str]) -> HttpResponseBase:
     call.record.group_name = dep.group_name
-    stream = method == "GET" and not suffix and "stream=true" in query
     call.record.stream = stream
-    target = Target(method, f"responses/{response_id}{suffix}", call.record.endpoint, query, raw, None, stream)
+    target = Target(method, f"responses/{quote(response_id, safe='')}{suffix}", call.record.endpoint, query,
+                    None, None, stream)
     return await call_deployment(call, dep, snap, target, forwarded)

@@ -5,10 +5,8 @@
                                       "chat/completions"; `query` is the client's raw query
     auth_headers(dep) -> dict         credentials only (body rewriting is policy's job)
 
-Optional capability (checked with hasattr, not stubbed everywhere):
-
-    async answer(method, url, content) -> upstream_client.LocalResponse
-                                      answer in process instead of over the network
+The built-in mock also provides an httpx transport (`mock.Transport`), mounted by the
+upstream client on the mock's own origin.
 """
 
 

@@ -1,8 +1,10 @@
 """The built-in mock upstream: answers locally, like OpenAI would, with no network.
 
 It serves `make run`'s demo route and is the floor for benchmarks (bench/upstream.py
-serves the same generator over HTTP). Text is deterministic, the SSE sequence is the
-real Responses one (created → in_progress → output_item.added → content_part.added →
+serves the same generator over HTTP). It is an httpx transport mounted on its own origin
+(`http://mock.invalid`, routing/upstream/client.py), so a mock deployment goes through the
+same client, relay and bookkeeping as a real one. Text is deterministic, the SSE sequence is
+the real Responses one (created → in_progress → output_item.added → content_part.added →
 deltas → done events → completed) and usage counts real words.
 """
 
@@ -10,18 +12,19 @@ import time
 import uuid
 from collections import OrderedDict
 
+import httpx
 import orjson
-from yarl import URL
 
-from routing.upstream.client import LocalResponse
 from routing.upstream.sse import frame
+
+ORIGIN = "http://mock.invalid"
 
 _STORE: "OrderedDict[str, dict]" = OrderedDict()
 _STORE_LIMIT = 10_000
 
 
 def url(dep, path: str, query: str = "") -> str:
-    return f"http://mock.invalid/v1/{path}" + (f"?{query}" if query else "")
+    return f"{ORIGIN}/v1/{path}" + (f"?{query}" if query else "")
 
 
 def auth_headers(dep) -> dict[str, str]:
@@ -135,20 +138,24 @@ def _remember(resp: dict) -> None:
         _STORE.popitem(last=False)
 
 
-def _json(status: int, payload: dict) -> LocalResponse:
-    return LocalResponse(status, {"content-type": "application/json"}, orjson.dumps(payload))
+def _json(status: int, payload: dict) -> httpx.Response:
+    return httpx.Response(status, headers={"content-type": "application/json"}, content=orjson.dumps(payload))
 
 
-def _not_found(rid: str) -> LocalResponse:
+def _not_found(rid: str) -> httpx.Response:
     return _json(404, {"error": {"message": f"Response with id '{rid}' not found.",
                                  "type": "invalid_request_error", "param": None, "code": None}})
 
 
-async def answer(method: str, url: str, content: bytes | None) -> LocalResponse:
+def answer(method: str, path: str, content: bytes | None) -> httpx.Response:
     """Answer one request in process, as the OpenAI API would."""
-    path = URL(url).path.removeprefix("/v1/")
+    path = path.removeprefix("/v1/")
     if method == "POST" and path in ("responses", "chat/completions", "responses/compact"):
-        body = orjson.loads(content or b"{}")
+        try:
+            body = orjson.loads(content or b"{}")
+        except orjson.JSONDecodeError:
+            return _json(400, {"error": {"message": "We could not parse the JSON body of your request.",
+                                         "type": "invalid_request_error", "param": None, "code": None}})
         if path == "responses/compact":
             return _json(200, {"id": "cmp_" + uuid.uuid4().hex, "object": "response.compaction",
                                "created_at": int(time.time()), "output": [], "usage": _usage(body, 0)})
@@ -179,5 +186,17 @@ async def answer(method: str, url: str, content: bytes | None) -> LocalResponse:
                                  "type": "invalid_request_error", "param": None, "code": None}})
 
 
-def _stream(frames: list[bytes]) -> LocalResponse:
-    return LocalResponse(200, {"content-type": "text/event-stream; charset=utf-8"}, chunks=frames)
+async def _frames(frames: list[bytes]):
+    for chunk in frames:
+        yield chunk
+
+
+def _stream(frames: list[bytes]) -> httpx.Response:
+    return httpx.Response(200, headers={"content-type": "text/event-stream; charset=utf-8"}, content=_frames(frames))
+
+
+class Transport(httpx.AsyncBaseTransport):
+    """The mock as an httpx transport: `client.send()` on a mock URL lands here."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return answer(request.method, request.url.path, await request.aread())

@@ -8,7 +8,9 @@ caller tries them in that order up to the group's attempt limit.
 - least_busy: fewest in-flight requests; ties in weighted random order.
 - lowest_latency: lowest decayed time to first byte; deployments never measured go
   first (so they get measured); ties in weighted random order.
-`prefer` (the deployment holding a previous response) always goes first.
+`prefer` (the deployment holding a previous response or the reasoning sent back) goes
+first, then the other deployments on the same upstream resource (same provider and API
+base: they can read its stored state and decrypt its reasoning), then the rest.
 """
 
 import random
@@ -23,7 +25,8 @@ def _weighted_key(dep: DeploymentSnap, rng: random.Random) -> float:
 
 
 def order_candidates(group: GroupSnap, *, rng: random.Random, inflight: Mapping[int, int] | None = None,
-                     ttfb: Mapping[int, float] | None = None, prefer: int | None = None) -> list[DeploymentSnap]:
+                     ttfb: Mapping[int, float] | None = None,
+                     prefer: DeploymentSnap | None = None) -> list[DeploymentSnap]:
     deps = group.deployments
     if len(deps) <= 1:
         return list(deps)
@@ -40,5 +43,6 @@ def order_candidates(group: GroupSnap, *, rng: random.Random, inflight: Mapping[
     else:
         ordered = sorted(deps, key=lambda d: shuffle[d.id])
     if prefer is not None:
-        ordered.sort(key=lambda d: d.id != prefer)
+        resource = (prefer.provider, prefer.api_base)
+        ordered.sort(key=lambda d: (d.id != prefer.id, (d.provider, d.api_base) != resource))
     return ordered

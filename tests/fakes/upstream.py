@@ -82,6 +82,7 @@ class Received:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     json: Any | None
+    raw_path: str = ""  # as sent, before percent-decoding
 
 
 class _Reject(Exception):
@@ -247,7 +248,7 @@ class FakeUpstream:
         except ValueError:
             parsed = None
         rec = Received(request.method, request.path, dict(request.query),
-                       {k.lower(): v for k, v in request.headers.items()}, raw, parsed)
+                       {k.lower(): v for k, v in request.headers.items()}, raw, parsed, request.raw_path)
         with self._cond:
             self.received.append(rec)
             self._cond.notify_all()

@@ -34,6 +34,7 @@ MAX_BODY_BYTES = 1_000_000
 UPSTREAM_KEY = "upstream-secret"  # what the fake upstreams accept in `api-key`
 UPSTREAM_MODEL = "gpt-5.5-prod"  # the Azure deployment name routes rewrite `model` to
 CANARY_MODEL = "gpt-5.5-canary"  # a second deployment name the fakes know
+API_VERSION_PREVIEW = "2025-04-01-preview"  # an Azure api-version (the `/openai/responses?api-version=` URLs)
 
 
 def free_port() -> int:
@@ -68,7 +69,8 @@ def encryption_keys() -> str:
 
 class GatewayServer:
     def __init__(self, *, database_url: str, workdir: Path, env: dict[str, str] | None = None,
-                 name: str = "gateway") -> None:
+                 name: str = "gateway", graceful_seconds: float = 5) -> None:
+        self.graceful_seconds = graceful_seconds
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -100,7 +102,7 @@ class GatewayServer:
         self._log = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "uvicorn", "gateway.asgi:application", "--host", "127.0.0.1",
                "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
-               "--timeout-graceful-shutdown", "5"]
+               "--timeout-graceful-shutdown", str(self.graceful_seconds)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while True:

@@ -143,16 +143,19 @@ def test_expired_and_inactive_keys(route, make_key, http, check):
               code="invalid_api_key")
 
 
-def test_key_not_allowed_for_group(fake_azure, azure_route, make_key, http, check):
+def test_group_the_key_may_not_use_answers_like_an_unknown_model(fake_azure, azure_route, make_key, http, check):
     mine, other = azure_route(fake_azure), azure_route(fake_azure)
     key = make_key(mine.group)
     ok = http.post("/v1/responses", json={"model": mine.group.name, "input": "hi"}, headers=bearer(key))
     assert ok.status_code == 200, ok.text
 
-    error, row = check(http.post("/v1/responses", json={"model": other.group.name, "input": "hi"},
-                                 headers=bearer(key)), 403, code="model_not_allowed", param="model")
-    assert error["type"] == "permission_error"
-    assert other.group.name in row.error_message
+    forbidden, row = check(http.post("/v1/responses", json={"model": other.group.name, "input": "hi"},
+                                     headers=bearer(key)), 404, code="model_not_found", param="model")
+    unknown, _ = check(http.post("/v1/responses", json={"model": "no-such-model", "input": "hi"},
+                                 headers=bearer(key)), 404, code="model_not_found", param="model")
+    assert forbidden["message"].replace(other.group.name, "X") == unknown["message"].replace("no-such-model", "X")
+    assert forbidden["type"] == unknown["type"]
+    assert other.group.name in row.error_message and row.outcome == "rejected"
     assert len(fake_azure.received) == 1
 
 

@@ -42,7 +42,7 @@ def test_undecryptable_reasoning_is_stripped_and_retried_once(stream, gateway, r
     assert attempts(row) == [("dep-a", 400, "encrypted_reasoning_refused; retrying without it"), ("dep-a", 200, "")]
     assert (row.status, row.error_type, row.deployment_name) == (200, "", "dep-a")
     dropped = [c for c in row.policy_changes if c.get("reason") == "reasoning_not_decryptable_by_deployment"]
-    assert dropped == [{"action": "drop", "path": "input[type=reasoning].encrypted_content",
+    assert dropped == [{"action": "drop", "path": "input[type=reasoning].encrypted_content", "count": 1,
                         "reason": "reasoning_not_decryptable_by_deployment"}]
     assert {"action": "rewrite", "path": "model", "from": group.name, "to": "gpt-5.5-prod"} in row.policy_changes
 

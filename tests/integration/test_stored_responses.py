@@ -131,20 +131,18 @@ def test_unknown_response_id(two_routes, fake_azure, fake_azure_b, http, wait_fo
     assert fake_azure.received == [] and fake_azure_b.received == []
 
 
-def test_id_unknown_to_the_gateway_goes_to_the_keys_only_deployment(fake_azure, azure_route, make_key, sdk):
-    """A response created before the gateway existed (directly upstream) is still reachable when
-    the key can use exactly one deployment."""
+def test_an_id_the_gateway_never_saw_is_not_guessed_for_a_limited_key(fake_azure, azure_route, make_key, sdk):
+    """A response created directly upstream is unknown to the gateway: a limited key gets the
+    gateway's own 404 (the same as for another group's response), and nothing goes upstream."""
     dep = azure_route(fake_azure)
     key = make_key(dep.group)
     direct = openai.OpenAI(base_url=fake_azure.azure_v1_base, api_key=UPSTREAM_KEY, max_retries=0)
     created = direct.responses.create(model="gpt-5.5-prod", input="made upstream")
     fake_azure.clear()
-
-    assert sdk(key).responses.retrieve(created.id).id == created.id
-    assert fake_azure.last().path == f"/openai/v1/responses/{created.id}"
-    with pytest.raises(openai.NotFoundError) as caught:  # and the upstream's own 404 for an id it lacks
-        sdk(key).responses.retrieve("resp_nobody_has_this")
-    assert "resp_nobody_has_this" in caught.value.message
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk(key).responses.retrieve(created.id)
+    assert created.id in caught.value.message and caught.value.code == "response_not_found"
+    assert fake_azure.received == []
 
 
 @pytest.mark.parametrize("how", ["deleted", "disabled"])

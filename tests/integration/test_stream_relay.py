@@ -143,7 +143,7 @@ def test_upstream_drop_surfaces_as_sdk_error(fake_azure, azure_route, make_key, 
         for event in sdk(make_key()).responses.create(model=dep.group.name, input="hi", stream=True):
             seen.append(event.type)
     assert seen[-1] == "response.output_text.delta" and len(seen) == 6
-    assert "Upstream stream failed" in caught.value.message
+    assert "upstream stream failed" in caught.value.message.lower()
 
 
 def test_idle_upstream_mid_stream_ends_with_error(fake_azure, azure_route, make_key, http, wait_for_log):

@@ -30,6 +30,16 @@ def test_adding_a_deployment_stores_the_key_encrypted(admin_client, group):
     assert dep.api_key == SECRET
 
 
+@pytest.mark.parametrize("typed", ["ключ-from-a-doc", "sk-abc def", "sk-abc\ndef", "sk-\u00e9t\u00e9"])
+def test_a_key_that_cannot_travel_in_a_header_is_refused(admin_client, deployment, typed):
+    ciphertext = deployment.api_key_encrypted
+    response = admin_client.post(url(Deployment, "change", deployment.pk),
+                                 deployment_post(deployment.group, new_api_key=typed))
+    assert response.status_code == 200 and "visible ASCII" in response.content.decode()
+    deployment.refresh_from_db()
+    assert deployment.api_key_encrypted == ciphertext
+
+
 def test_pages_never_contain_the_key_or_its_ciphertext(admin_client, deployment):
     pages = [url(Deployment, "change", deployment.pk), url(Deployment, "changelist"),
              url(ModelGroup, "change", deployment.group.pk), url(Deployment, "changelist") + "?q=east"]

@@ -117,7 +117,7 @@ def test_ops_console_end_to_end(console, fake_azure, sdk, wait_for_log):
     assert request_id in console.text() and '"path": "client_metadata"' in console.text()
 
     # The dashboard draws its charts with the locally served Chart.js.
-    console.open("/admin/routing/requestlog/dashboard/?window=1h")
+    console.open(f"/admin/routing/requestlog/dashboard/?window=1h&group={group}")
     console.wait(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-charts") == "drawn")
     total = int(console.find("#gw-total-requests").text)
     assert total == RequestLog.objects.filter(group_name=group).count() >= 2  # the test and the SDK call

@@ -1,6 +1,6 @@
 """routing/providers/mock.py: the real Responses event sequence, deterministic text, real usage."""
 
-import orjson
+import httpx
 
 from routing.providers import mock
 from routing.upstream.sse import SseTap
@@ -26,17 +26,17 @@ def test_text_is_deterministic():
     assert "".join(mock.reply_words(body)) == "This is a mock reply to: Hello"
 
 
-async def test_answer_streams_and_stores():
-    tap = SseTap()
-    body = orjson.dumps({"model": "demo", "input": "hi", "stream": True})
-    resp = await mock.answer("POST", "http://mock.invalid/v1/responses", body)
-    assert resp.headers["Content-Type"].startswith("text/event-stream")
-    while chunk := await resp.read_chunk():
-        tap.feed(chunk)
-    assert tap.terminal == "response.completed"
-    url = f"http://mock.invalid/v1/responses/{tap.response_id}"
-    got = await mock.answer("GET", url, None)
-    assert got.status_code == 200 and orjson.loads(await got.read())["id"] == tap.response_id
-    gone = await mock.answer("DELETE", url, None)
-    assert orjson.loads(gone.content)["deleted"] is True
-    assert (await mock.answer("GET", url, None)).status_code == 404
+async def test_transport_streams_and_stores():
+    async with httpx.AsyncClient(transport=mock.Transport(), base_url=mock.ORIGIN) as client:
+        tap = SseTap()
+        async with client.stream("POST", "/v1/responses", json={"model": "demo", "input": "hi", "stream": True}) as resp:
+            assert resp.headers["Content-Type"].startswith("text/event-stream")
+            async for chunk in resp.aiter_bytes():
+                tap.feed(chunk)
+        assert tap.terminal == "response.completed"
+        url = f"/v1/responses/{tap.response_id}"
+        got = await client.get(url)
+        assert got.status_code == 200 and got.json()["id"] == tap.response_id
+        assert (await client.delete(url)).json()["deleted"] is True
+        assert (await client.get(url)).status_code == 404
+        assert (await client.post("/v1/responses", content=b"{not json")).status_code == 400

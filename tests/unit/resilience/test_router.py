@@ -8,8 +8,8 @@ from routing.resilience.router import order_candidates
 
 
 def dep(i: int, **kw) -> DeploymentSnap:
-    return DeploymentSnap(id=i, name=f"d{i}", group_name="g", provider="mock", api_base="", upstream_model="",
-                          api_version="", api_key="", **kw)
+    return DeploymentSnap(**{"id": i, "name": f"d{i}", "group_name": "g", "provider": "mock", "api_base": "",
+                             "upstream_model": "", "api_version": "", "api_key": "", **kw})
 
 
 def group(strategy: str, *deps: DeploymentSnap) -> GroupSnap:
@@ -47,4 +47,12 @@ def test_lowest_latency_measures_unknown_first_then_fastest():
 
 def test_prefer_goes_first_whatever_the_strategy():
     g = group("priority", dep(1, priority=0), dep(2, priority=9))
-    assert order_candidates(g, rng=random.Random(0), prefer=2)[0].id == 2
+    assert order_candidates(g, rng=random.Random(0), prefer=g.deployments[1])[0].id == 2
+
+
+def test_after_prefer_come_deployments_on_the_same_resource():
+    east = dict(provider="azure", api_base="https://east.openai.azure.com")
+    west = dict(provider="azure", api_base="https://west.openai.azure.com")
+    owner = dep(9, **east)  # in another group (a fallback's owner), same resource as 3
+    g = group("priority", dep(1, priority=0, **west), dep(2, priority=1, **west), dep(3, priority=2, **east))
+    assert [d.id for d in order_candidates(g, rng=random.Random(0), prefer=owner)] == [3, 1, 2]

@@ -1,130 +1,85 @@
-"""routing/client.py against raw loopback servers: keep-alive reuse, body
-framings, streaming as it arrives, backpressure, and every way a connection can end."""
+"""routing/upstream/client.py (+ relay.open_upstream's checks) against raw loopback servers:
+keep-alive reuse and pool hygiene, bounded headers and bodies, decoding, the resend rule,
+TLS, and every way a connection can end."""
 
 import asyncio
+import gzip
+import ssl
 
+import aiohttp
+import httpx
 import pytest
 
 from routing.upstream import client
-from routing.upstream.client import (
-    BrokenResponse,
-    ClosedBeforeResponse,
-    ConnectFailed,
-    ConnectTimedOut,
-    UpstreamError,
-    send,
-)
+from routing.upstream.relay import UpstreamFailure, open_upstream, read_frames
+from routing.upstream.sse import SseTap
+from tests.unit.upstream.servers import Server, chunk, dep, keep_alive_json, self_signed
 
 
 @pytest.fixture(autouse=True)
-async def pools_closed():
+async def fresh_client():
     yield
-    await client.close_all()  # pools belong to the test's event loop
+    await client.close()  # the client belongs to the test's event loop
 
 
-class Server:
-    """A loopback server: `handler(reader, writer, server)` answers each connection;
-    `connections` counts them and `requests` keeps each request head."""
-
-    def __init__(self, handler) -> None:
-        self.handler, self.connections, self.requests, self.closed = handler, 0, [], asyncio.Event()
-
-    async def __aenter__(self):
-        async def serve(reader, writer):
-            self.connections += 1
-            try:
-                await self.handler(reader, writer, self)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                writer.close()
-                self.closed.set()
-
-        self.server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
-
-    async def read_request(self, reader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
-        body = await reader.readexactly(length) if length else b""
-        self.requests.append(head + body)
-        return head + body
+async def get(url: str, method: str = "GET", content: bytes | None = None, headers=None) -> httpx.Response:
+    response = await client.send(method, url, headers or {}, content, connect_timeout=1.0)
+    await response.aread()
+    await response.aclose()
+    return response
 
 
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(data), data)
-
-
-async def keep_alive_json(reader, writer, server):
-    while True:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n"
-                     b"x-request-id: r1\r\nx-multi: a\r\nx-multi: b\r\n\r\n{\"ok\":true}")
-        await writer.drain()
+async def failure_of(url: str, method: str = "GET", content: bytes | None = None, **dep_options) -> UpstreamFailure:
+    with pytest.raises(UpstreamFailure) as info:
+        await open_upstream(dep(**dep_options), method, url, {}, content, stream=False)
+    return info.value
 
 
 async def test_connection_is_reused_and_the_request_is_written_as_given():
     async with Server(keep_alive_json) as server:
         for _ in range(3):
-            resp = await send("POST", server.url + "/openai/v1/responses?api-version=x", {"api-key": "k"}, b"{}", 1.0)
-            assert (resp.status_code, await resp.read()) == (200, b'{"ok":true}')
+            response = await get(server.url + "/openai/v1/responses?api-version=x", "POST", b"{}", {"api-key": "k"})
+            assert (response.status_code, response.content) == (200, b'{"ok":true}')
         assert server.connections == 1
-        first = server.requests[0]
-        assert first.startswith(b"POST /openai/v1/responses?api-version=x HTTP/1.1\r\n")
-        assert b"\r\napi-key: k\r\n" in first and b"\r\ncontent-length: 2\r\n" in first and first.endswith(b"\r\n\r\n{}")
-        assert resp.headers.get("X-Request-Id") == "r1" and "CONTENT-TYPE" in resp.headers
-        assert [v for k, v in resp.headers.items() if k == "x-multi"] == ["a", "b"]
+        head, _, body = server.requests[0].partition(b"\r\n\r\n")
+        lines = [line.lower() for line in head.split(b"\r\n")]
+        assert lines[0] == b"post /openai/v1/responses?api-version=x http/1.1" and body == b"{}"
+        assert b"api-key: k" in lines and b"content-length: 2" in lines
+        assert not [line for line in lines if line.startswith((b"cookie", b"user-agent"))]
+        assert response.headers["x-request-id"] == "r1"
+        assert response.headers.get_list("x-multi") == ["a", "b"]
 
 
-async def test_chunks_arrive_as_they_are_sent():
-    release = asyncio.Event()
+async def test_bytes_past_the_end_of_a_response_retire_the_connection():
+    async def trailing(reader, writer, server):
+        n = 0
+        while True:
+            await server.read_request(reader)
+            n += 1
+            extra = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nSTALE" if n == 1 else b""
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nanswer-%d" % n + extra)
+            await writer.drain()
 
-    async def paced(reader, writer, server):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-                     + chunk(b"data: 1\n\n"))
-        await release.wait()
-        writer.write(chunk(b"data: 2\n\n") + b"0\r\n\r\n")
-        await keep_alive_json(reader, writer, server)
-
-    async with Server(paced) as server:
-        resp = await send("POST", server.url + "/v1/responses", {}, b"{}", 1.0)
-        assert await resp.read_chunk() == b"data: 1\n\n"  # before the rest exists
-        release.set()
-        assert await resp.read_chunk() == b"data: 2\n\n"
-        assert await resp.read_chunk() == b""
-        again = await send("POST", server.url + "/v1/responses", {}, b"{}", 1.0)
-        assert await again.read() == b'{"ok":true}'
-        assert server.connections == 1
-
-
-async def test_body_delimited_by_close_and_connection_close_are_not_reused():
-    async def close_delimited(reader, writer, server):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end")
-        await writer.drain()
-
-    async with Server(close_delimited) as server:
-        for _ in range(2):
-            resp = await send("GET", server.url + "/x", {}, None, 1.0)
-            assert await resp.read() == b"until the end"
+    async with Server(trailing) as server:
+        assert (await get(server.url + "/x")).content == b"answer-1"
+        assert (await get(server.url + "/x")).content == b"answer-1"  # a new connection's first answer
         assert server.connections == 2
 
-    async def says_close(reader, writer, server):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
-        await writer.drain()
-        await asyncio.sleep(0.2)  # the client must not wait for this close to use the body
 
-    async with Server(says_close) as server:
-        for _ in range(2):
-            resp = await send("GET", server.url + "/x", {}, None, 1.0)
-            assert await resp.read() == b"ok"
+async def test_an_unsolicited_response_on_an_idle_connection_is_never_delivered():
+    async def chatty(reader, writer, server):
+        while True:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b"HTTP/1.1 500 Stale\r\ncontent-length: 5\r\n\r\nstale")  # nobody asked
+
+    async with Server(chatty) as server:
+        assert (await get(server.url + "/x")).content == b"ok"
+        await asyncio.sleep(0.15)
+        again = await get(server.url + "/x")
+        assert (again.status_code, again.content) == (200, b"ok")
         assert server.connections == 2
 
 
@@ -132,82 +87,154 @@ async def test_idle_connection_closed_by_the_upstream_is_replaced():
     async def one_answer(reader, writer, server):
         await server.read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-        await writer.drain()  # then close: the pooled connection goes stale
+        await writer.drain()  # then close, as an upstream with a short idle timeout does
 
     async with Server(one_answer) as server:
-        assert await (await send("GET", server.url + "/x", {}, None, 1.0)).read() == b"ok"
-        await asyncio.sleep(0.05)
-        assert await (await send("GET", server.url + "/x", {}, None, 1.0)).read() == b"ok"
+        assert (await get(server.url + "/x")).content == b"ok"
+        await server.closed.wait()
+        assert (await get(server.url + "/x", "POST", b"{}")).content == b"ok"
         assert server.connections == 2
 
 
-async def test_closing_mid_stream_closes_the_connection_at_once():
-    async def endless(reader, writer, server):
+async def test_idle_connections_expire_before_the_upstream_closes_them(settings):
+    settings.GATEWAY = dict(settings.GATEWAY, UPSTREAM_KEEPALIVE_SECONDS=0.1)
+    async with Server(keep_alive_json) as server:
+        await get(server.url + "/x")
+        await asyncio.sleep(0.3)
+        await get(server.url + "/x")
+        assert server.connections == 2
+
+
+@pytest.mark.parametrize("method, resent", [("GET", True), ("POST", False)])
+async def test_a_request_lost_on_a_closing_connection_is_resent_only_when_harmless(method, resent):
+    """The upstream reads the second request on the kept-alive connection and closes it without
+    answering (as one does when its idle timeout fires at that moment). Resending a GET is
+    harmless; a POST may have been acted on."""
+    async def drops_the_second(reader, writer, server):
         await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunk(b"data: 1\n\n"))
-        await reader.read()  # returns at EOF: the client went away
-
-    async with Server(endless) as server:
-        resp = await send("POST", server.url + "/v1/responses", {}, b"{}", 1.0)
-        assert await resp.read_chunk() == b"data: 1\n\n"
-        resp.close()
-        await asyncio.wait_for(server.closed.wait(), 1.0)
-
-
-async def test_a_slow_reader_pauses_the_upstream():
-    size = 8 << 20
-    sent = asyncio.Event()
-
-    async def big(reader, writer, server):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
-        writer.write(b"x" * size)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
         await writer.drain()
-        sent.set()
+        await server.read_request(reader)
+        writer.transport.abort()
 
-    async with Server(big) as server:
-        resp = await send("GET", server.url + "/big", {}, None, 1.0)
+    async with Server(drops_the_second) as server:
+        await get(server.url + "/x", method, b"{}" if method == "POST" else None)
+        if resent:
+            assert (await get(server.url + "/x", method)).content == b"ok"
+            assert (server.connections, len(server.requests)) == (2, 3)
+        else:
+            assert (await failure_of(server.url + "/x", method, b"{}")).kind == "upstream_reset"
+            assert (server.connections, len(server.requests)) == (1, 2)
+
+
+def test_a_request_never_written_may_always_be_resent():
+    refused = httpx.ConnectError("x")
+    refused.__cause__ = aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+    assert client._safe_to_resend(refused, "POST")
+    broken = httpx.ReadError("x")
+    broken.__cause__ = aiohttp.ServerDisconnectedError()
+    assert not client._safe_to_resend(broken, "POST") and client._safe_to_resend(broken, "GET")
+
+
+def headers_answer(extra: bytes):
+    async def answer(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n" + extra + b"\r\nok")
+        await writer.drain()
         await asyncio.sleep(0.2)
-        conn = resp._conn
-        assert conn.paused and conn.buffered < client._HIGH_WATER + (1 << 20)
-        assert not sent.is_set()  # the server is blocked: the client stopped reading
-        assert len(await resp.read()) == size
-        assert sent.is_set() or await asyncio.wait_for(sent.wait(), 1.0) is None
+    return answer
 
 
-async def test_interim_100_continue_is_skipped():
-    async def interim(reader, writer, server):
+async def test_response_headers_are_bounded(settings):
+    settings.GATEWAY = dict(settings.GATEWAY, UPSTREAM_MAX_HEADER_BYTES=4096)
+    cases = {
+        "too many": b"".join(b"x-h%d: v\r\n" % i for i in range(client.MAX_HEADER_FIELDS + 5)),
+        "one too long": b"x-long: " + b"v" * (client.MAX_HEADER_FIELD_BYTES + 10) + b"\r\n",
+        "too large in total": b"".join(b"x-h%d: %b\r\n" % (i, b"v" * 500) for i in range(10)),
+    }
+    for name, extra in cases.items():
+        async with Server(headers_answer(extra)) as server:
+            failure = await failure_of(server.url + "/x")
+            assert failure.kind == "upstream_bad_response", (name, failure.detail)
+
+
+@pytest.mark.parametrize("status", [b"600", b"999"])
+async def test_status_outside_the_http_range_is_a_bad_response(status):
+    async def odd(reader, writer, server):
         await server.read_request(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok")
+        writer.write(b"HTTP/1.1 " + status + b" Odd\r\ncontent-length: 2\r\n\r\nok")
         await writer.drain()
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)
 
-    async with Server(interim) as server:
-        resp = await send("POST", server.url + "/x", {}, b"{}", 1.0)
-        assert (resp.status_code, await resp.read()) == (201, b"ok")
+    async with Server(odd) as server:
+        assert (await failure_of(server.url + "/x")).kind == "upstream_bad_response"
+
+
+def encoded_answer(encoding: bytes, body: bytes):
+    async def answer(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: %b\r\n"
+                     b"content-length: %d\r\n\r\n%b" % (encoding, len(body), body))
+        await writer.drain()
+        await asyncio.sleep(0.2)
+    return answer
+
+
+async def test_compressed_bodies_are_decoded_or_relayed_with_their_encoding():
+    async with Server(encoded_answer(b"gzip", gzip.compress(b'{"id":"resp_1"}'))) as server:
+        answer = await open_upstream(dep(), "GET", server.url + "/x", {}, None, stream=False)
+        assert (answer.content, answer.encoded) == (b'{"id":"resp_1"}', "")
+    async with Server(encoded_answer(b"x-custom", b"\x00opaque")) as server:
+        answer = await open_upstream(dep(), "GET", server.url + "/x", {}, None, stream=False)
+        assert (answer.content, answer.encoded) == (b"\x00opaque", "x-custom")
+    async with Server(encoded_answer(b"gzip", b"not gzip at all")) as server:
+        assert (await failure_of(server.url + "/x")).kind == "upstream_bad_response"
+
+
+async def test_non_stream_bodies_are_capped(settings):
+    settings.GATEWAY = dict(settings.GATEWAY, UPSTREAM_MAX_BODY_BYTES=1000)
+    async with Server(encoded_answer(b"identity", b"x" * 2000)) as server:
+        assert (await failure_of(server.url + "/x")).kind == "upstream_bad_response"
+    bomb = gzip.compress(b"\0" * 100_000)  # small on the wire, large decoded
+    async with Server(encoded_answer(b"gzip", bomb)) as server:
+        assert (await failure_of(server.url + "/x")).kind == "upstream_bad_response"
+
+
+async def test_stream_frames_arrive_as_they_are_sent_and_closing_ends_the_connection():
+    release = asyncio.Event()
+
+    async def paced(reader, writer, server):
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                     + chunk(b"data: 1\n\n"))
+        await writer.drain()
+        await release.wait()
+        writer.write(chunk(b"data: 2\n\n"))
+        await writer.drain()
+        await reader.read()  # returns at EOF: the gateway went away
+
+    async with Server(paced) as server:
+        answer = await open_upstream(dep(), "POST", server.url + "/v1/responses", {}, b"{}", stream=True)
+        frames = read_frames(answer, SseTap(), idle_timeout=2.0)
+        assert await anext(frames) == b"data: 1\n\n"  # before the rest exists
+        release.set()
+        assert await anext(frames) == b"data: 2\n\n"
+        await frames.aclose()
+        await answer.aclose()
+        await asyncio.wait_for(server.closed.wait(), 2.0)
 
 
 async def test_failures_have_their_own_kinds(unused_tcp_port):
-    with pytest.raises(ConnectFailed):
-        await send("GET", f"http://127.0.0.1:{unused_tcp_port}/x", {}, None, 1.0)
+    assert (await failure_of(f"http://127.0.0.1:{unused_tcp_port}/x")).kind == "connect_error"
 
     async def reset(reader, writer, server):
         await server.read_request(reader)
         writer.transport.abort()
 
-    async with Server(reset) as server:
-        with pytest.raises(ClosedBeforeResponse):
-            await send("POST", server.url + "/x", {}, b"{}", 1.0)
-
     async def cut(reader, writer, server):
         await server.read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
         await writer.drain()
-
-    async with Server(cut) as server:
-        resp = await send("GET", server.url + "/x", {}, None, 1.0)
-        with pytest.raises(BrokenResponse):
-            await resp.read()
 
     async def garbage(reader, writer, server):
         await server.read_request(reader)
@@ -215,93 +242,73 @@ async def test_failures_have_their_own_kinds(unused_tcp_port):
         await writer.drain()
         await asyncio.sleep(0.2)
 
-    async with Server(garbage) as server:
-        with pytest.raises(BrokenResponse):
-            await send("GET", server.url + "/x", {}, None, 1.0)
+    async def silent(reader, writer, server):
+        await server.read_request(reader)
+        await asyncio.sleep(2)
 
+    expected = {reset: "upstream_reset", cut: "upstream_disconnected", garbage: "upstream_bad_response",
+                silent: "first_byte_timeout"}
+    for handler, kind in expected.items():
+        async with Server(handler) as server:
+            failure = await failure_of(server.url + "/x", "POST", b"{}", first_byte_timeout=0.3)
+            assert failure.kind == kind, (handler.__name__, failure.kind, failure.detail)
+
+
+async def test_a_header_with_a_line_break_is_never_sent():
     async with Server(keep_alive_json) as server:
-        with pytest.raises(UpstreamError):
-            await send("GET", server.url + "/x", {"x-evil": "a\r\nx-injected: 1"}, None, 1.0)
+        with pytest.raises(UpstreamFailure) as info:
+            await open_upstream(dep(), "GET", server.url + "/x", {"x-evil": "a\r\nx-injected: 1"}, None, stream=False)
+        assert info.value.kind == "deployment_misconfigured"
         assert server.requests == []
 
 
 async def test_pool_limit_waits_for_a_free_connection(settings):
     settings.GATEWAY = dict(settings.GATEWAY, UPSTREAM_MAX_CONNECTIONS=1)
-    async with Server(keep_alive_json) as server:
-        first = await send("GET", server.url + "/x", {}, None, 1.0)
-        with pytest.raises(ConnectTimedOut):
-            await send("GET", server.url + "/x", {}, None, 0.1)  # the only connection is busy
-        await first.read()  # hands it back
-        assert await (await send("GET", server.url + "/x", {}, None, 0.1)).read() == b'{"ok":true}'
+    release = asyncio.Event()
+
+    async def slow_body(reader, writer, server):
+        while True:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\no")
+            await writer.drain()
+            await release.wait()
+            writer.write(b"k")
+            await writer.drain()
+
+    async with Server(slow_body) as server:
+        first = await client.send("GET", server.url + "/x", {}, None, connect_timeout=1.0)
+        failure = await failure_of(server.url + "/x", connect_timeout=0.2)  # the only connection is busy
+        assert (failure.kind, failure.timeout) == ("connect_timeout", True)
+        release.set()
+        assert await first.aread() == b"ok"
+        await first.aclose()  # hands it back
+        assert (await get(server.url + "/x")).content == b"ok"
         assert server.connections == 1
 
 
-async def test_bytes_on_an_idle_connection_retire_it():
-    async def chatty(reader, writer, server):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-        await writer.drain()
-        await asyncio.sleep(0.05)
-        writer.write(b"HTTP/1.1 500 Stale\r\ncontent-length: 0\r\n\r\n")  # nobody asked
-        await reader.read()
-
-    async with Server(chatty) as server:
-        assert await (await send("GET", server.url + "/x", {}, None, 1.0)).read() == b"ok"
-        await asyncio.sleep(0.15)
-        again = await send("GET", server.url + "/x", {}, None, 1.0)
-        assert (again.status_code, await again.read()) == (200, b"ok")  # a fresh exchange, not the stray 500
-        assert server.connections == 2
-
-
-def self_signed(tmp_path):
-    """A certificate for localhost/127.0.0.1, written as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
-
-
-async def test_https_verifies_the_upstream_certificate(tmp_path):
-    import ssl
-
+async def test_https_verifies_the_upstream_certificate(tmp_path, monkeypatch):
     cert, key = self_signed(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
     hosts = []
 
     async def serve(reader, writer):
-        hosts.append((await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[1])
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-        await writer.drain()
-        await reader.read()
+        try:
+            hosts.append((await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[1])
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+            await reader.read()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_tls)
     port = server.sockets[0].getsockname()[1]
     try:
-        with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):  # not in the system's trust store
-            await send("GET", f"https://localhost:{port}/x", {}, None, 2.0)
-        client._pools[f"https://localhost:{port}"].tls.load_verify_locations(cert)  # now trusted
-        resp = await send("GET", f"https://localhost:{port}/x", {}, None, 2.0)
-        assert (resp.status_code, await resp.read()) == (200, b"ok")
-        assert hosts == [f"host: localhost:{port}".encode()]
+        failure = await failure_of(f"https://localhost:{port}/x")  # not in the system's trust store
+        assert failure.kind == "connect_error" and "CERTIFICATE_VERIFY_FAILED" in failure.detail
+        await client.close()
+        monkeypatch.setenv("SSL_CERT_FILE", cert)  # read when the client's TLS context is made
+        assert (await get(f"https://localhost:{port}/x")).content == b"ok"
+        assert hosts == [f"host: localhost:{port}".encode()] or hosts[-1].lower() == f"host: localhost:{port}".encode()
     finally:
         server.close()
