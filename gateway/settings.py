@@ -109,7 +109,12 @@ GATEWAY = {
     "LOG_FLUSH_SECONDS": env.float("GATEWAY_LOG_FLUSH_SECONDS", default=0.25),
     "LOG_BATCH_SIZE": env.int("GATEWAY_LOG_BATCH_SIZE", default=500),
     "GIL_SWITCH_INTERVAL": env.float("GATEWAY_GIL_SWITCH_INTERVAL", default=0.0005),
+    # Spool file of earlier versions: replayed once at startup if present (the journal replaced it).
     "LOG_SPOOL_FILE": env("GATEWAY_LOG_SPOOL_FILE", default=str(BASE_DIR / "var" / "requestlog-spool.jsonl")),
+    # Every accepted log row is appended here before its request ends (routing/audit/journal.py).
+    "LOG_JOURNAL_DIR": env("GATEWAY_LOG_JOURNAL_DIR", default=str(BASE_DIR / "var" / "requestlog-journal")),
+    # fdatasync the journal before each batch insert (machine crashes); a process crash never needs it.
+    "LOG_JOURNAL_FSYNC": env.bool("GATEWAY_LOG_JOURNAL_FSYNC", default=True),
     "RESPONSE_AFFINITY_TTL_SECONDS": env.int("GATEWAY_RESPONSE_AFFINITY_TTL_SECONDS", default=30 * 24 * 3600),
     "UPSTREAM_MAX_CONNECTIONS": env.int("GATEWAY_UPSTREAM_MAX_CONNECTIONS", default=1000),
 }
