@@ -10,6 +10,8 @@ or changing X in the benchmark's gateway process only (WHATIF=comma,separated):
 - `nogc`: the cyclic collector off altogether (reference counting still frees memory).
 - `nolog`: request-log records are built but never written (`writer.enqueue` is a no-op):
   the cost of the log writer, which also makes the log-row check fail by design.
+- `nojournal`: log rows are not appended to the crash-safe journal (routing/audit/journal.py):
+  the journal's share of the log writer's cost (rows are still written to the database).
 - `gcstats`: no change; prints per 5 s the count, total and longest pause of each
   collector generation to the gateway log (bench/results/gateway.log).
 """
@@ -25,7 +27,7 @@ from gateway.asgi import application
 __all__ = ["application"]  # what uvicorn serves
 
 SWITCHES = frozenset(filter(None, os.environ.get("WHATIF", "").split(",")))
-KNOWN = {"gcfreeze", "nogc", "nolog", "gcstats"}
+KNOWN = {"gcfreeze", "nogc", "nolog", "nojournal", "gcstats"}
 if SWITCHES - KNOWN:
     raise SystemExit(f"unknown WHATIF switch(es): {', '.join(sorted(SWITCHES - KNOWN))}")
 
@@ -33,6 +35,10 @@ if "nolog" in SWITCHES:
     from routing.audit.logwriter import writer
 
     writer.enqueue = lambda record: None
+if "nojournal" in SWITCHES:
+    from routing.audit.journal import Journal
+
+    Journal.append = lambda self, line: None
 if "gcfreeze" in SWITCHES:
     gc.collect()
     gc.freeze()

@@ -87,6 +87,8 @@ def build_entry(record: LogRecord) -> list:
     all still gets a row that says so)."""
     builder = rows.builder(_LOG_FIELDS)
     try:
+        if not record.deployment_id or not (record.reasoning_ids or record.remember_response):
+            return [builder.row(record), []]
         return [builder.row(record),
                 builder.affinities(record, settings.GATEWAY["RESPONSE_AFFINITY_TTL_SECONDS"])]
     except Exception as exc:  # a bug, not bad data: keep the request's row anyway
