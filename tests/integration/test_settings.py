@@ -79,3 +79,11 @@ def test_admin_logins_are_throttled(gateway):
         assert login("wrong").status_code == 429  # the 5th failure locks
         locked = login(ADMIN_PASSWORD)
         assert locked.status_code == 429 and "sessionid" not in client.cookies  # even the right password
+
+
+def test_an_unwritable_journal_directory_is_reported(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = manage("check", GATEWAY_LOG_JOURNAL_DIR=str(blocker / "journal"))
+    assert "routing.W003" in result.stderr
+    assert "routing.W003" not in manage("check", GATEWAY_LOG_JOURNAL_DIR=str(tmp_path / "j")).stderr
