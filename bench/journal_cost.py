@@ -94,7 +94,8 @@ def main() -> None:
     print(f"database: {django.db.connection.vendor}; journal on {tmp.rsplit('/', 1)[0]}; {len(lines[0])} bytes/entry")
     for name, us in results.items():
         print(f"  {name:<40} {us:7.2f} µs")
-    print(f"  {'now: total on the event loop':<40} {now:7.2f} µs  (+{now - results['before: row only (old _row)']:.2f})")
+    extra = now - results["before: row only (old _row)"]
+    print(f"  {'now: total on the event loop':<40} {now:7.2f} µs  (+{extra:.2f})")
     fsyncs.sort()
     print(f"  fdatasync per 500-row batch (writer thread): median {fsyncs[len(fsyncs) // 2] * 1000:.2f} ms, "
           f"max {fsyncs[-1] * 1000:.2f} ms")

@@ -141,7 +141,7 @@ class Journal:
         self.segments = []
         return kept
 
-    # --- adoption (event loop: a listdir and a lock attempt per file) and reading (a worker thread) ------------------------------------------------------------------
+    # --- adoption (event loop: a listdir and a lock per file) and reading (a worker thread) ---
 
     def adopt_orphans(self) -> list[Segment]:
         """Lock the segments of dead processes (and tidy their abandoned temporary files)."""

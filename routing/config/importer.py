@@ -249,8 +249,8 @@ def _deployment(route: Route, group: ModelGroup, summary: ImportSummary) -> None
 
 
 def _state(dep: Deployment) -> tuple:
-    return tuple(getattr(dep, f) for f in ("name", "provider", "api_base", "upstream_model", "api_version", "rpm", "tpm",
-                                           "weight", "priority", "api_key_encrypted", "policy_id"))
+    return tuple(getattr(dep, f) for f in ("name", "provider", "api_base", "upstream_model", "api_version",
+                                           "rpm", "tpm", "weight", "priority", "api_key_encrypted", "policy_id"))
 
 
 def _stored_key(dep: Deployment) -> str | None:
