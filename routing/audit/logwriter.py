@@ -130,7 +130,11 @@ class LogWriter:
             self._wake.set()
 
     def _accept(self, entry: list) -> None:
-        segment = self.journal().append(orjson.dumps(entry) + b"\n")
+        try:
+            segment = self.journal().append(orjson.dumps(entry) + b"\n")
+        except Exception as exc:  # never the request's problem: the row still goes to the database
+            log.exception("request log row not journaled")
+            self.journal().error, segment = store.describe(exc), None
         self._pending.append((entry, segment))
 
     def journal(self) -> Journal:
