@@ -24,6 +24,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from routing import services
+from routing.audit import admin as audit_admin  # noqa: F401  (registers the request-log quarantine)
 from routing.forms import DeploymentForm, FallbackFormSet, ParamPolicyForm, PolicyRuleForm
 from routing.models import (
     ApiKey,

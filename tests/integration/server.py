@@ -86,6 +86,7 @@ class GatewayServer:
             "GATEWAY_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
             # Never replay (or write to) a developer's spool file into the test database.
             "GATEWAY_LOG_SPOOL_FILE": str(workdir / f"{name}-{self.port}-spool.jsonl"),
+            "GATEWAY_LOG_JOURNAL_DIR": str(workdir / f"{name}-{self.port}-journal"),
             "PYTHONUNBUFFERED": "1",
             # In-process limits and breaker state: shared Redis state keyed by deployment ids
             # would leak between test runs (every new test database numbers rows from 1).

@@ -9,7 +9,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from routing import keys
-from routing.models import ApiKey, Deployment, GroupFallback, ModelGroup, ParamPolicy, RequestLog, ResponseAffinity
+from routing.models import (
+    ApiKey,
+    Deployment,
+    GroupFallback,
+    ModelGroup,
+    ParamPolicy,
+    RequestLog,
+    RequestLogQuarantine,
+    ResponseAffinity,
+)
 from routing.services import AZURE_RESPONSES_PRESET
 
 SECRET = "sk-upstream-PLAINTEXT-0123456789abcd"
@@ -79,8 +88,9 @@ def test_every_registered_model_has_working_changelist_add_and_change_pages(admi
                                                created_at=timezone.now(), expires_at=timezone.now())
     rows = {ModelGroup: deployment.group, Deployment: deployment, RequestLog: log_rows[0], ResponseAffinity: affinity,
             ApiKey: ApiKey.objects.create(name="ci", prefix="abcd1234", key_hash="0" * 64),
-            ParamPolicy: ParamPolicy.objects.get(name=AZURE_RESPONSES_PRESET)}
-    read_only = {RequestLog, ResponseAffinity}
+            ParamPolicy: ParamPolicy.objects.get(name=AZURE_RESPONSES_PRESET),
+            RequestLogQuarantine: RequestLogQuarantine.objects.create(request_id="req_q", reason="r", raw="[]")}
+    read_only = {RequestLog, ResponseAffinity, RequestLogQuarantine}
     assert {m for m in admin.site._registry if m._meta.app_label == "routing"} == set(rows)
     for model, obj in rows.items():
         assert admin_client.get(url(model, "changelist")).status_code == 200, model

@@ -1,5 +1,9 @@
-"""Used by `make run`: the demo route, an admin login and the local dev secrets."""
+"""Used by `make run`: the demo route, an admin login and the local dev secrets.
 
+The admin password goes to var/admin-password, readable by its owner only (0600).
+"""
+
+import os
 import secrets
 from pathlib import Path
 
@@ -24,8 +28,12 @@ class Command(BaseCommand):
         if not User.objects.filter(username="admin").exists():
             password = secrets.token_urlsafe(12)
             User.objects.create_superuser("admin", "", password)
-            password_file.write_text(password)
-        password = password_file.read_text().strip() if password_file.exists() else "(set earlier; see createsuperuser)"
+            write_secret(password_file, password)
+        if password_file.exists():
+            os.chmod(password_file, 0o600)  # written world-readable by earlier versions
+            password = password_file.read_text().strip()
+        else:
+            password = "(set earlier; see createsuperuser)"
         master = settings.GATEWAY["MASTER_KEY"]
         self.stdout.write(
             f"\n  Gateway:  {url}/v1   (model \"demo\" → built-in mock provider)\n"
@@ -34,3 +42,11 @@ class Command(BaseCommand):
             f"  Try:      curl -N {url}/v1/responses -H 'Authorization: Bearer {master or 'KEY'}' "
             f"-d '{{\"model\":\"demo\",\"input\":\"Hello\",\"stream\":true}}'\n"
         )
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read, from the first byte on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already existed
+        fh.write(text)
