@@ -32,7 +32,7 @@ run: $(STAMP) .gateway.local.env
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py bootstrap_demo --url http://$(HOST):$(PORT)
 	$(BIN)/uvicorn gateway.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 30
+		--loop uvloop --http gateway.listener:BoundedHttpToolsProtocol --no-access-log --timeout-graceful-shutdown 30
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

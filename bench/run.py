@@ -89,7 +89,8 @@ class Bench:
                    "--backpressure", "4096", "--workers", str(self.args.workers), app]
         else:
             cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.gw_port), "--loop", "uvloop",
-                   "--http", "httptools", "--no-access-log", "--lifespan", "on", "--backlog", "4096"]
+                   "--http", "gateway.listener:BoundedHttpToolsProtocol", "--no-access-log", "--lifespan", "on",
+                   "--backlog", "4096"]
         cpu = "1"
         if self.args.workers > 1:  # scale-out check: N worker processes spread over both cores
             if self.args.server != "granian":

@@ -161,6 +161,8 @@ GATEWAY = {
     "LOG_JOURNAL_FSYNC": env.bool("GATEWAY_LOG_JOURNAL_FSYNC", default=True),
     "RESPONSE_AFFINITY_TTL_SECONDS": env.int("GATEWAY_RESPONSE_AFFINITY_TTL_SECONDS", default=30 * 24 * 3600),
     "UPSTREAM_MAX_CONNECTIONS": env.int("GATEWAY_UPSTREAM_MAX_CONNECTIONS", default=1000),
+    # Every Redis key the gateway writes starts with this (several gateways, or tests, can share a Redis).
+    "REDIS_PREFIX": env("GATEWAY_REDIS_PREFIX", default="gw:"),
     # Idle upstream connections are closed after this long: below the 5 s of uvicorn/Node upstreams.
     "UPSTREAM_KEEPALIVE_SECONDS": env.float("GATEWAY_UPSTREAM_KEEPALIVE_SECONDS", default=4.0),
     "UPSTREAM_MAX_HEADER_BYTES": env.int("GATEWAY_UPSTREAM_MAX_HEADER_BYTES", default=64 * 1024),

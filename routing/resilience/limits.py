@@ -241,5 +241,6 @@ def limiter():
     if _limiter is None:
         from django.conf import settings
 
-        _limiter = RedisLimiter(settings.REDIS_URL) if settings.REDIS_URL else MemoryLimiter()
+        _limiter = (RedisLimiter(settings.REDIS_URL, prefix=settings.GATEWAY["REDIS_PREFIX"]) if settings.REDIS_URL
+                    else MemoryLimiter())
     return _limiter

@@ -1,7 +1,7 @@
 """Deployment health shared through Redis (when REDIS_URL is set).
 
 Each process runs its own breaker; whenever one changes a deployment's state (cooled,
-or healthy again) it publishes it to `gw:health:<id>`, and every process pulls all
+or healthy again) it publishes it to `<GATEWAY_REDIS_PREFIX>health:<id>`, and every process pulls all
 deployments' states on its route-refresh tick and adopts the newer ones. So a
 deployment one process found failing is skipped by all of them within a tick.
 
@@ -35,6 +35,10 @@ def _client():
     return _redis
 
 
+def _key(dep_id: int) -> str:
+    return f"{settings.GATEWAY['REDIS_PREFIX']}health:{dep_id}"
+
+
 def _publish(dep_id: int, h: Health) -> None:
     client = _client()
     if client is None:
@@ -52,7 +56,7 @@ def _publish(dep_id: int, h: Health) -> None:
 async def _write(client, dep_id: int, fields: dict) -> None:
     async def write():
         async with client.pipeline(transaction=False) as pipe:
-            pipe.hset(f"gw:health:{dep_id}", mapping=fields).expire(f"gw:health:{dep_id}", TTL)
+            pipe.hset(_key(dep_id), mapping=fields).expire(_key(dep_id), TTL)
             return await pipe.execute()
 
     try:
@@ -72,7 +76,7 @@ async def pull(dep_ids) -> None:
     async def read():
         async with client.pipeline(transaction=False) as pipe:
             for dep_id in ids:
-                pipe.hgetall(f"gw:health:{dep_id}")
+                pipe.hgetall(_key(dep_id))
             return await pipe.execute()
 
     try:
@@ -97,7 +101,7 @@ def read_sync(dep_id: int) -> dict | None:
 
     try:
         row = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_timeout=0.5,
-                                   socket_connect_timeout=0.5).hgetall(f"gw:health:{dep_id}")
+                                   socket_connect_timeout=0.5).hgetall(_key(dep_id))
     except Exception as exc:
         circuit.failed(exc)
         return None

@@ -102,7 +102,8 @@ class GatewayServer:
     def start(self, timeout: float = 30.0) -> "GatewayServer":
         self._log = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "uvicorn", "gateway.asgi:application", "--host", "127.0.0.1",
-               "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+               "--port", str(self.port), "--loop", "uvloop", "--http", "gateway.listener:BoundedHttpToolsProtocol",
+               "--lifespan", "on",
                "--timeout-graceful-shutdown", str(self.graceful_seconds)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
