@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 
 import httpx
@@ -18,6 +17,7 @@ from django.db import connection
 
 from routing.models import RequestLog
 from tests.integration.conftest import wait_until_served
+from tests.integration.dbrelay import relayed_database
 from tests.integration.server import GatewayServer, bearer, eventually, server_database_url
 
 CLIENTS = 8
@@ -109,80 +109,12 @@ def test_kill_9_under_load_loses_no_row(fake_azure, azure_route, make_key, tmp_p
     print(f"kill -9 under load: {len(answered)} answered, 0 rows lost")
 
 
-class TcpRelay:
-    """127.0.0.1:<port> → target, one thread pair per connection; `cut()` drops every connection
-    and refuses new ones until `restore()`."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = 0
-        self.listener: socket.socket | None = None
-        self.conns: list[socket.socket] = []
-        self.lock = threading.Lock()
-
-    def start(self) -> "TcpRelay":
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", self.port))
-        self.port = self.listener.getsockname()[1]
-        self.listener.listen(64)
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-        return self
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self) -> None:
-        self.listener.close()
-        with self.lock:
-            conns, self.conns = self.conns, []
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    restore = start
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the outage is a cut TCP relay to PostgreSQL")
 def test_kill_9_during_a_database_outage_loses_no_row(fake_azure, azure_route, make_key, tmp_path):
-    from urllib.parse import urlsplit
-
     dep = azure_route(fake_azure, wait=False)
     key = make_key()
     direct = server_database_url()
-    parts = urlsplit(direct)
-    relay = TcpRelay((parts.hostname or "127.0.0.1", parts.port or 5432)).start()
-    through_relay = parts._replace(netloc=parts.netloc.replace(f"{parts.hostname}:{parts.port or 5432}",
-                                                               f"127.0.0.1:{relay.port}")).geturl()
+    relay, through_relay = relayed_database(direct)
     env = {"GATEWAY_LOG_JOURNAL_DIR": str(tmp_path / "journal")}
     server = GatewayServer(database_url=through_relay, workdir=tmp_path, name="outage", env=env).start()
     try:
