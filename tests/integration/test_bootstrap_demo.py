@@ -28,7 +28,18 @@ def test_the_admin_password_file_is_written_0600(db, base_dir):
     assert mode(path) == 0o600
     password = path.read_text()
     assert User.objects.get(username="admin").check_password(password)
-    assert password in out.getvalue()
+    printed = out.getvalue()
+    assert password not in printed and "var/admin-password" in printed  # where it is, not what it is
+
+
+def test_the_master_key_is_never_printed(db, base_dir, settings):
+    settings.GATEWAY = dict(settings.GATEWAY, MASTER_KEY="sk-gw-master-do-not-print-me")
+    (base_dir / ".gateway.local.env").write_text("GATEWAY_MASTER_KEY=sk-gw-master-do-not-print-me\n")
+    out = StringIO()
+    call_command("bootstrap_demo", stdout=out)
+    printed = out.getvalue()
+    assert "sk-gw-master-do-not-print-me" not in printed
+    assert "GATEWAY_MASTER_KEY in .gateway.local.env" in printed and "$GATEWAY_MASTER_KEY" in printed
 
 
 def test_a_world_readable_file_from_an_earlier_version_is_tightened(db, base_dir):

@@ -1,6 +1,8 @@
 """Used by `make run`: the demo route, an admin login and the local dev secrets.
 
-The admin password goes to var/admin-password, readable by its owner only (0600).
+The admin password goes to var/admin-password, readable by its owner only (0600). What
+`make run` prints says where the secrets are, never the secrets themselves (its output
+ends up in terminals' scrollback and captured logs).
 """
 
 import os
@@ -31,16 +33,27 @@ class Command(BaseCommand):
             write_secret(password_file, password)
         if password_file.exists():
             os.chmod(password_file, 0o600)  # written world-readable by earlier versions
-            password = password_file.read_text().strip()
+            where_password = "password in var/admin-password"
         else:
-            password = "(set earlier; see createsuperuser)"
-        master = settings.GATEWAY["MASTER_KEY"]
+            where_password = "password set earlier (python manage.py changepassword admin)"
+        local_env = Path(settings.BASE_DIR) / ".gateway.local.env"
+        variable = "GATEWAY_MASTER_KEY"
+        if not settings.GATEWAY["MASTER_KEY"]:
+            key, variable = "none yet: python manage.py create_api_key NAME prints one", "KEY"
+            setup = "KEY=<the key create_api_key printed>"
+        elif local_env.exists() and "GATEWAY_MASTER_KEY=" in local_env.read_text():
+            key = "GATEWAY_MASTER_KEY in .gateway.local.env (the local master key: every model)"
+            setup = "export GATEWAY_MASTER_KEY=$(sed -n 's/^GATEWAY_MASTER_KEY=//p' .gateway.local.env)"
+        else:
+            key, setup = "GATEWAY_MASTER_KEY from your environment (every model)", ""
+        curl = (f"curl -N {url}/v1/responses -H \"Authorization: Bearer ${variable}\" "
+                "-d '{\"model\":\"demo\",\"input\":\"Hello\",\"stream\":true}'")
+        try_lines = f"{setup}\n            {curl}" if setup else curl
         self.stdout.write(
             f"\n  Gateway:  {url}/v1   (model \"demo\" → built-in mock provider)\n"
-            f"  Admin:    {url}/admin/   user: admin   password: {password}\n"
-            f"  API key:  {master or '(none: python manage.py create_api_key NAME)'}\n"
-            f"  Try:      curl -N {url}/v1/responses -H 'Authorization: Bearer {master or 'KEY'}' "
-            f"-d '{{\"model\":\"demo\",\"input\":\"Hello\",\"stream\":true}}'\n"
+            f"  Admin:    {url}/admin/   user: admin   {where_password}\n"
+            f"  API key:  {key}\n"
+            f"  Try:      {try_lines}\n"
         )
 
 
