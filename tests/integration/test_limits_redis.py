@@ -134,14 +134,19 @@ async def test_a_renewed_lease_outlives_its_first_expiry(limiters):
     await _close(a, b)
 
 
-async def test_unreachable_redis_fails_open():
+async def test_unreachable_redis_fails_open(caplog):
+    """No Redis: every limit lets requests through (a limit outage must not become a gateway
+    outage), and ops are told."""
     lim = RedisLimiter("redis://127.0.0.1:1/0")
-    await lim.hit("key:x", 1, 1)
-    await lim.hit("key:x", 1, 1)
-    assert await lim.enter("key:x", 1) is None
-    await lim.enter("key:x", 1)
-    await lim.leave("key:x")
+    with caplog.at_level("WARNING", logger="routing.resilience"):
+        for _ in range(3):  # rpm=1 and tpm=1 would refuse the second with a Redis
+            await lim.hit("key:x", 1, 1)
+        assert await lim.enter("key:x", 1) is None  # no lease to hold, and not refused
+        assert await lim.enter("key:x", 1) is None
+        await lim.leave("key:x")
     await lim.redis.aclose()
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "rate limiter unavailable" in messages or "Redis failed" in messages, messages
 
 
 async def test_a_hung_redis_costs_one_timeout_then_is_skipped():
