@@ -17,19 +17,22 @@ $(STAMP): requirements.txt
 
 setup: $(STAMP)
 
+# Secrets: created readable by the owner only (umask 077 before the file exists; chmod for older files).
 .gateway.local.env:
-	@$(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(40)); print('GATEWAY_ENCRYPTION_KEY=' + secrets.token_urlsafe(32)); print('GATEWAY_MASTER_KEY=sk-gw-master-' + secrets.token_urlsafe(24))" > $@
-	@echo "wrote $@ (local dev secrets; real environment variables override it)"
+	@umask 077 && $(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('GATEWAY_ENCRYPTION_KEY=' + secrets.token_urlsafe(32)); print('GATEWAY_MASTER_KEY=sk-gw-master-' + secrets.token_urlsafe(24))" > $@
+	@chmod 600 $@
+	@echo "wrote $@ (local dev secrets, mode 0600; real environment variables override it)"
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 
 run: $(STAMP) .gateway.local.env
+	@chmod 600 .gateway.local.env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py bootstrap_demo --url http://$(HOST):$(PORT)
 	$(BIN)/uvicorn gateway.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 30
+		--loop uvloop --http gateway.listener:BoundedHttpToolsProtocol --no-access-log --timeout-graceful-shutdown 30
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q

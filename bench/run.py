@@ -65,7 +65,9 @@ class Bench:
         self.env = dict(os.environ, DATABASE_URL=db_url, DJANGO_SETTINGS_MODULE="gateway.settings",
                         SECRET_KEY=secrets.token_urlsafe(40), GATEWAY_ENCRYPTION_KEY=secrets.token_urlsafe(32),
                         GATEWAY_MASTER_KEY="sk-gw-master-" + secrets.token_urlsafe(24), LOG_LEVEL="WARNING",
-                        GATEWAY_LOG_SPOOL_FILE=str(RESULTS / "requestlog-spool.jsonl"), PYTHONUNBUFFERED="1")
+                        GATEWAY_LOG_SPOOL_FILE=str(RESULTS / "requestlog-spool.jsonl"), PYTHONUNBUFFERED="1",
+                        GATEWAY_LOG_JOURNAL_DIR=str(RESULTS / "requestlog-journal"))
+        shutil.rmtree(RESULTS / "requestlog-journal", ignore_errors=True)  # a fresh database: no old rows
         os.environ.update({k: self.env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY",
                                                    "GATEWAY_ENCRYPTION_KEY", "GATEWAY_MASTER_KEY",
                                                    "GATEWAY_LOG_SPOOL_FILE")})
@@ -87,7 +89,8 @@ class Bench:
                    "--backpressure", "4096", "--workers", str(self.args.workers), app]
         else:
             cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.gw_port), "--loop", "uvloop",
-                   "--http", "httptools", "--no-access-log", "--lifespan", "on", "--backlog", "4096"]
+                   "--http", "gateway.listener:BoundedHttpToolsProtocol", "--no-access-log", "--lifespan", "on",
+                   "--backlog", "4096"]
         cpu = "1"
         if self.args.workers > 1:  # scale-out check: N worker processes spread over both cores
             if self.args.server != "granian":

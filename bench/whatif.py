@@ -10,6 +10,8 @@ or changing X in the benchmark's gateway process only (WHATIF=comma,separated):
 - `gcthresh`: `autogc` with the thresholds in GC_THRESHOLDS ("700,10,10" is CPython's default).
 - `nolog`: request-log records are built but never written (`writer.enqueue` is a no-op):
   the cost of the log writer, which also makes the log-row check fail by design.
+- `nojournal`: log rows are not appended to the crash-safe journal (routing/audit/journal.py):
+  the journal's share of the log writer's cost (rows are still written to the database).
 - `gcstats`: no change; prints per 5 s the count, total and longest pause of each
   collector generation to the gateway log (bench/results/gateway.log).
 
@@ -35,14 +37,16 @@ from gateway.asgi import application
 __all__ = ["application"]  # what uvicorn serves
 
 SWITCHES = frozenset(filter(None, os.environ.get("WHATIF", "").split(",")))
-KNOWN = {"autogc", "nolog", "gcstats", "gcthresh", "stockhandler", "stocknomw", "adrfdispatch", "httpcore"}
+KNOWN = {"autogc", "nolog", "nojournal", "gcstats", "gcthresh", "stockhandler", "stocknomw", "adrfdispatch",
+         "httpcore"}
 if SWITCHES - KNOWN:
     raise SystemExit(f"unknown WHATIF switch(es): {', '.join(sorted(SWITCHES - KNOWN))}")
 
 if "stockhandler" in SWITCHES or "stocknomw" in SWITCHES:
-    import gateway.asgi
     from django.core.handlers.asgi import ASGIHandler
     from django.core.handlers.exception import convert_exception_to_response
+
+    import gateway.asgi
 
     class _NoMiddleware(ASGIHandler):
         def load_middleware(self, is_async=False):
@@ -95,6 +99,10 @@ if "nolog" in SWITCHES:
     from routing.audit.logwriter import writer
 
     writer.enqueue = lambda record: None
+if "nojournal" in SWITCHES:
+    from routing.audit.journal import Journal
+
+    Journal.append = lambda self, line: None
 if "gcstats" in SWITCHES:
     _started: dict[str, float] = {}
     _stats: dict[int, list] = collections.defaultdict(lambda: [0, 0.0, 0.0])  # gen → count, total s, max s

@@ -51,6 +51,7 @@ async def lifespan(receive, send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             dbthread.start()
+            await writer.start()  # adopt journals of ended processes (crash, kill -9) and write them
             try:
                 await route_table.table.get()
             except Exception:  # the database may come up later; requests retry the load

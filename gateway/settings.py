@@ -3,23 +3,64 @@
 Variables (see README "Environment"): DATABASE_URL, REDIS_URL, SECRET_KEY,
 GATEWAY_MASTER_KEY, GATEWAY_ENCRYPTION_KEY, plus the GATEWAY_* tuning knobs below.
 A file `.gateway.local.env` at the repo root (written by `make run` on first start)
-is read for local development; real environment variables always win.
+is read for local development, never in production; real environment variables always win.
+
+`GATEWAY_ENV=production` turns on the production rules (README "Production"): SECRET_KEY
+and ALLOWED_HOSTS must be set (start-up fails otherwise), DEBUG must be off, and HSTS,
+the HTTPS redirect and secure cookies are on unless an environment variable turns them
+off. Anything else (`make run`, the tests) works with no configuration at all.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
+PRODUCTION = env.str("GATEWAY_ENV", default="development").strip().lower() == "production"
 _local_env = BASE_DIR / ".gateway.local.env"
-if _local_env.exists():
+if _local_env.exists() and not PRODUCTION:  # development secrets never configure a production process
     environ.Env.read_env(str(_local_env), overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="insecure-dev-only-secret-key-change-me")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off when GATEWAY_ENV=production.")
+    SECRET_KEY = env("SECRET_KEY")  # ImproperlyConfigured when missing: no default in production
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+    if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
+        raise ImproperlyConfigured("Set ALLOWED_HOSTS to the gateway's host names when GATEWAY_ENV=production.")
+else:
+    SECRET_KEY = env("SECRET_KEY", default="insecure-dev-only-secret-key-change-me")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS and cookies (production defaults; each can be turned off from the environment) ---
+# The admin only: /v1/* is served by routing.asgi_api, outside Django's middleware.
+SECURE_HSTS_SECONDS = env.int("GATEWAY_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("GATEWAY_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("GATEWAY_HSTS_PRELOAD", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("GATEWAY_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
+SESSION_COOKIE_SECURE = env.bool("GATEWAY_SECURE_COOKIES", default=PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a TLS-terminating proxy that sets it, e.g. GATEWAY_PROXY_SSL_HEADER=X-Forwarded-Proto. Only when
+# the proxy always sets (or strips) that header: a client could otherwise claim HTTPS.
+_proxy_ssl_header = env.str("GATEWAY_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+
+# --- admin login throttling (django-axes) ---
+# A username is locked for one client address after AXES_FAILURE_LIMIT failed logins, for the
+# cool-off time; a success resets the count. Behind a proxy, run uvicorn with
+# --forwarded-allow-ips=<proxy address> so REMOTE_ADDR is the client's. `manage.py axes_reset` unlocks.
+AXES_FAILURE_LIMIT = env.int("GATEWAY_ADMIN_LOGIN_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("GATEWAY_ADMIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -31,6 +72,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "adrf",
     "simple_history",
+    "axes",
     "routing",
 ]
 
@@ -46,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",  # who made each config change
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "gateway.urls"
@@ -126,9 +169,16 @@ GATEWAY = {
     "LOG_FLUSH_SECONDS": env.float("GATEWAY_LOG_FLUSH_SECONDS", default=0.25),
     "LOG_BATCH_SIZE": env.int("GATEWAY_LOG_BATCH_SIZE", default=500),
     "GIL_SWITCH_INTERVAL": env.float("GATEWAY_GIL_SWITCH_INTERVAL", default=0.0005),
+    # Spool file of earlier versions: replayed once at startup if present (the journal replaced it).
     "LOG_SPOOL_FILE": env("GATEWAY_LOG_SPOOL_FILE", default=str(BASE_DIR / "var" / "requestlog-spool.jsonl")),
+    # Every accepted log row is appended here before its request ends (routing/audit/journal.py).
+    "LOG_JOURNAL_DIR": env("GATEWAY_LOG_JOURNAL_DIR", default=str(BASE_DIR / "var" / "requestlog-journal")),
+    # fdatasync the journal before each batch insert (machine crashes); a process crash never needs it.
+    "LOG_JOURNAL_FSYNC": env.bool("GATEWAY_LOG_JOURNAL_FSYNC", default=True),
     "RESPONSE_AFFINITY_TTL_SECONDS": env.int("GATEWAY_RESPONSE_AFFINITY_TTL_SECONDS", default=30 * 24 * 3600),
     "UPSTREAM_MAX_CONNECTIONS": env.int("GATEWAY_UPSTREAM_MAX_CONNECTIONS", default=1000),
+    # Every Redis key the gateway writes starts with this (several gateways, or tests, can share a Redis).
+    "REDIS_PREFIX": env("GATEWAY_REDIS_PREFIX", default="gw:"),
     # Idle upstream connections are closed after this long: below the 5 s of uvicorn/Node upstreams.
     "UPSTREAM_KEEPALIVE_SECONDS": env.float("GATEWAY_UPSTREAM_KEEPALIVE_SECONDS", default=4.0),
     "UPSTREAM_MAX_HEADER_BYTES": env.int("GATEWAY_UPSTREAM_MAX_HEADER_BYTES", default=64 * 1024),

@@ -77,6 +77,10 @@ def unsupported_media_type(content_type: str) -> GatewayError:
 # Upstream failures name their kind (connect_error, upstream_reset, first_byte_timeout, ...), never the
 # upstream's address: that stays in the log row for ops.
 def upstream_unreachable(kind: str) -> GatewayError:
+    if kind == "upstream_auth_failed":
+        return GatewayError(502, "The upstream refused the gateway's credentials for this model's deployment "
+                            "(upstream_auth_failed); the gateway's operators have to fix its key.", type="api_error",
+                            code="upstream_auth_failed")
     if kind == "upstream_bad_response":
         return GatewayError(502, "The upstream sent an answer the gateway could not use (upstream_bad_response).",
                             type="api_error", code="upstream_bad_response")

@@ -334,6 +334,23 @@ class RequestLog(models.Model):
         return self.request_id
 
 
+class RequestLogQuarantine(models.Model):
+    """A request-log row the database refused even on its own (routing/audit/store.py), kept
+    as text with the reason, so ops can see it and nothing blocks the rows after it."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    request_id = models.CharField(max_length=40, blank=True, db_index=True)
+    reason = models.TextField()
+    raw = models.TextField(help_text="The row as it was offered to the database (Python literal, ASCII).")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "quarantined request-log row"
+
+    def __str__(self) -> str:
+        return self.request_id or f"quarantined row {self.pk}"
+
+
 class ResponseAffinity(models.Model):
     """Which deployment created a Responses API object (id → deployment), so follow-up
     calls (GET/DELETE/cancel/input_items, previous_response_id) reach the same one."""

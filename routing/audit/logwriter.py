@@ -1,28 +1,41 @@
-"""RequestLog rows, written off the hot path.
+"""RequestLog rows, written off the hot path, and never lost or stuck.
 
-Requests call `writer.enqueue(record)`: a list append, never a wait. A background task
-batches records into the database every GATEWAY_LOG_FLUSH_SECONDS (or sooner when a
-batch fills). Rows are never dropped: a failed batch is retried with backoff (inserts
-ignore request ids already written, so a retry cannot duplicate); a backlog past
-MAX_BACKLOG, and whatever is still queued when shutdown's flush deadline passes, goes
-to a JSON-lines spool file, which the next writer start replays.
+Requests call `writer.enqueue(record)`: no wait. It builds the row fitted to its columns
+(routing/audit/rows.py), appends it to this process's journal file (one `write()`,
+routing/audit/journal.py) and queues it. From then on the row is accepted: it survives a
+crash of the process and outages of the database.
+
+A background task inserts queued rows every GATEWAY_LOG_FLUSH_SECONDS (sooner when a
+batch fills) on a worker thread (routing/audit/store.py). A batch the database refuses
+is split until the row at fault is found; that row goes to the quarantine table with the
+reason, and the rows around it are written. While the database is away, batches wait
+and are tried again with backoff; past MAX_BACKLOG rows in memory, older journal
+segments are read back from disk later instead of being held.
+
+`await writer.start()` (lifespan startup) adopts the journals of processes that ended
+(crashed, killed, or shut down before their last rows were in) and an old-style spool
+file, and starts the task; `enqueue` also starts it. `await writer.close()` (lifespan
+shutdown) writes what it can within its deadline; the rest stays in the journal for
+the next start. `writer.health()` says whether it keeps up (for a readiness check).
 """
 
 import asyncio
 import dataclasses
-import functools
 import logging
-import operator
 import os
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import datetime, timezone
 
 import orjson
 from django.conf import settings
 
 from routing import dbthread
+from routing.audit import rows, store
+from routing.audit.journal import Journal, Segment
 
 log = logging.getLogger(__name__)
-MAX_BACKLOG = 200_000
+MAX_BACKLOG = 200_000  # rows held in memory; more stay in the journal files until there is room
+STALL_SECONDS = 30.0  # health: rows waiting and no successful write for this long
 
 
 @dataclasses.dataclass(slots=True)
@@ -65,96 +78,85 @@ class LogRecord:
     row: tuple | None = None  # the INSERT parameters, built at enqueue time (see LogWriter.enqueue)
 
 
-_LOG_FIELDS = [f.name for f in dataclasses.fields(LogRecord)
-               if f.name not in ("remember_response", "reasoning_ids", "row")]
-_AFFINITY_FIELDS = ["response_id", "deployment_id", "group_name", "created_at", "expires_at"]
-_values = operator.attrgetter(*_LOG_FIELDS)
-_CREATED, _POLICY, _ATTEMPTS = (_LOG_FIELDS.index(n) for n in ("created_at", "policy_changes", "attempts"))
+_LOG_FIELDS = tuple(f.name for f in dataclasses.fields(LogRecord)
+                    if f.name not in ("remember_response", "reasoning_ids", "row"))
 
 
-def _sqlite_timestamp(value: datetime) -> str:
-    """What Django stores in SQLite for an aware UTC datetime: naive ISO text."""
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ")
-
-
-def _json_text(value) -> str:
-    return orjson.dumps(value).decode()
-
-
-@functools.cache
-def _adapters():
-    """(timestamp, json) adapters for the configured database, equivalent to what the ORM
-    would store: SQLite keeps both as text; psycopg takes aware datetimes as they are and
-    casts JSON text (sent untyped) into jsonb."""
-    from django.db import connection
-
-    if connection.vendor == "sqlite":
-        return _sqlite_timestamp, _json_text
-    if connection.vendor == "postgresql":
-        return (lambda value: value), _json_text
-    ops = connection.ops
-    return ops.adapt_datetimefield_value, (lambda value: ops.adapt_json_value(value, None))
-
-
-def _row(r: LogRecord) -> tuple:
-    """The INSERT parameters for one record: a few microseconds (the ORM's per-field
-    adaptation took ~27 µs, on the event loop, for every request)."""
-    ts, js = _adapters()
-    row = list(_values(r))
-    row[_CREATED], row[_POLICY], row[_ATTEMPTS] = ts(row[_CREATED]), js(row[_POLICY]), js(row[_ATTEMPTS])
-    return tuple(row)
-
-
-def _insert_sql(table: str, columns: list[str]) -> str:
-    """One INSERT for a batch, idempotent on the unique key (a retried batch is harmless)."""
-    cols = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join(["%s"] * len(columns))
-    return f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING'
-
-
-def _write(records: list[LogRecord]) -> None:
-    """Write a batch with `executemany` on prebuilt statements: the ORM's bulk_create (a
-    model instance and per-field compilation per row) was a fifth of the gateway's CPU
-    time at a thousand requests a second."""
-    from django.db import connection, transaction
-
-    from routing.models import RequestLog, ResponseAffinity
-
-    rows = [r.row or _row(r) for r in records]
-    ts = _adapters()[0]
-    ttl = timedelta(seconds=settings.GATEWAY["RESPONSE_AFFINITY_TTL_SECONDS"])
-    affinities = [
-        (rid, r.deployment_id, r.group_name, ts(r.created_at), ts(r.created_at + ttl))
-        for r in records if r.deployment_id
-        for rid in ([r.response_id] if r.remember_response and r.response_id else []) + r.reasoning_ids
-    ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(_insert_sql(RequestLog._meta.db_table, _LOG_FIELDS), rows)
-        if affinities:
-            cursor.executemany(_insert_sql(ResponseAffinity._meta.db_table, _AFFINITY_FIELDS), affinities)
+def build_entry(record: LogRecord) -> list:
+    """[log row, [affinity rows]] for `record`: never raises (a record that cannot be built at
+    all still gets a row that says so)."""
+    builder = rows.builder(_LOG_FIELDS)
+    try:
+        if not record.deployment_id or not (record.reasoning_ids or record.remember_response):
+            return [builder.row(record), []]
+        return [builder.row(record),
+                builder.affinities(record, settings.GATEWAY["RESPONSE_AFFINITY_TTL_SECONDS"])]
+    except Exception as exc:  # a bug, not bad data: keep the request's row anyway
+        log.exception("request log row for %s could not be built", getattr(record, "request_id", "?"))
+        stub = LogRecord(request_id=str(getattr(record, "request_id", "") or "req_unknown"),
+                         created_at=datetime.now(timezone.utc), method=str(getattr(record, "method", "")),
+                         endpoint=str(getattr(record, "endpoint", "")), path=str(getattr(record, "path", "")),
+                         status=getattr(record, "status", 0), error_type="log_row_unbuildable",
+                         error_message=f"{type(exc).__name__}: {exc}")
+        return [builder.row(stub), []]
 
 
 class LogWriter:
     def __init__(self) -> None:
-        self._pending: list[LogRecord] = []
+        self._pending: list[tuple[list, Segment | None]] = []  # (entry, its journal segment)
+        self._journal: Journal | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
-        self._closing = False
+        self._flushing: asyncio.Lock | None = None  # one batch at a time (the task, close() and drain())
+        self._started_at = time.time()
+        self.last_success_at: float | None = None
+        self.last_error = ""
+        self.last_error_at: float | None = None
+        self.quarantined = 0
+        self.written = 0
+
+    # --- the request path ---------------------------------------------------------------------------------------
 
     def enqueue(self, record: LogRecord) -> None:
         # The row is built here, a few microseconds per request, rather than by the writer
         # thread: a thread building hundreds of rows at once holds the GIL for milliseconds
         # and those pauses showed up as the gateway's latency tail.
-        record.row = _row(record)
-        self._pending.append(record)
+        entry = build_entry(record)
+        record.row = tuple(entry[0])
+        self._accept(entry)
         if self._task is None or self._task.done():
-            self._start()
+            self._start_task()
         elif len(self._pending) >= settings.GATEWAY["LOG_BATCH_SIZE"] and self._wake is not None:
             self._wake.set()
 
-    def _start(self) -> None:
+    def _accept(self, entry: list) -> None:
+        try:
+            segment = self.journal().append(orjson.dumps(entry) + b"\n")
+        except Exception as exc:  # never the request's problem: the row still goes to the database
+            log.exception("request log row not journaled")
+            self.journal().error, segment = store.describe(exc), None
+        self._pending.append((entry, segment))
+
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(settings.GATEWAY["LOG_JOURNAL_DIR"], list(_LOG_FIELDS))
+        return self._journal
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Lifespan startup: take over ended processes' journals and the old spool file, start writing."""
+        self.journal().adopt_orphans()
+        unreadable = self._replay_spool()
+        if unreadable:
+            await dbthread.run(_quarantine_lines, unreadable, "the old spool file", self._quarantine_file())
+            self.quarantined += len(unreadable)
+        if self._task is None or self._task.done():
+            self._start_task()
+        self._wake.set()
+
+    def _start_task(self) -> None:
         self._wake = asyncio.Event()
-        self._replay_spool()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="requestlog-writer")
 
     async def _run(self) -> None:
@@ -165,75 +167,195 @@ class LogWriter:
             except TimeoutError:
                 pass
             self._wake.clear()
-            while self._pending:
-                ok = await self._flush_once(background=True)
-                if not ok:
-                    if len(self._pending) > MAX_BACKLOG:
-                        self._spool(self._pending[: len(self._pending) - MAX_BACKLOG])
-                        del self._pending[: len(self._pending) - MAX_BACKLOG]
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    break
-                backoff = 0.5
+            try:
+                await self._maintain()
+                while self._pending:
+                    if not await self._flush_once(background=True):
+                        self._spill_if_over()
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 10.0)
+                        break
+                    backoff = 0.5
+                    await self._maintain()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the writer die: note it, wait, go on
+                log.exception("request log writer error")
+                self._error(exc)
+                await asyncio.sleep(backoff)
 
     async def _flush_once(self, background: bool = False) -> bool:
+        if self._flushing is None:
+            self._flushing = asyncio.Lock()
+        async with self._flushing:
+            return await self._flush_locked(background)
+
+    async def _flush_locked(self, background: bool) -> bool:
         size = settings.GATEWAY["LOG_BATCH_SIZE"]
         batch = self._pending[:size]
+        if not batch:
+            return True
+        job = (_sync_and_write, self.journal() if settings.GATEWAY["LOG_JOURNAL_FSYNC"] else None,
+               [entry for entry, _ in batch], self._quarantine_file())
         try:
             if background and len(self._pending) <= 4 * size:  # routine: when the CPU is free
-                await dbthread.run_background(_write, batch)
+                result = await dbthread.run_background(*job)
             else:  # falling behind, or shutting down
-                await dbthread.run(_write, batch)
-        except Exception:
+                result = await dbthread.run(*job)
+        except store.DatabaseAway as exc:
+            log.warning("request log: database unavailable, %d rows wait (%s)", len(self._pending), exc)
+            self._error(exc)
+            return False
+        except Exception as exc:
             log.exception("request log batch of %d failed; will retry", len(batch))
+            self._error(exc)
             return False
         del self._pending[: len(batch)]
+        journal = self.journal()
+        for _, segment in batch:
+            journal.done(segment)
+        journal.rotate()
+        self.written += len(batch) - result.quarantined
+        self.quarantined += result.quarantined
+        self.last_success_at = time.time()
+        if result.errors:
+            self._error(RuntimeError("quarantined: " + result.errors[-1]))
         return True
 
+    def _error(self, exc: BaseException) -> None:
+        self.last_error, self.last_error_at = store.describe(exc)[:1000], time.time()
+
+    def _quarantine_file(self) -> str:
+        return os.path.join(settings.GATEWAY["LOG_JOURNAL_DIR"], f"quarantine-{os.getpid()}.jsonl")
+
+    async def _maintain(self) -> None:
+        """Adopt ended processes' journals now and then; read rows kept on disk back when there is room."""
+        journal = self.journal()
+        if journal.scan_due():
+            journal.adopt_orphans()
+        room = 2 * settings.GATEWAY["LOG_BATCH_SIZE"]
+        for segment in journal.unloaded():
+            if len(self._pending) >= room:
+                break
+            fields, entries, bad = await dbthread.run(journal.read, segment)
+            if bad:
+                await dbthread.run(_quarantine_lines, bad, segment.path, self._quarantine_file())
+                self.quarantined += len(bad)
+            entries = _remapped(fields, entries)
+            self._pending.extend((entry, segment) for entry in entries)
+            journal.loaded_now(segment, len(entries))
+
+    def _spill_if_over(self) -> None:
+        if len(self._pending) <= MAX_BACKLOG:
+            return
+        journal = self.journal()
+        journal.rotate()
+        spill: set[int] = set()
+        kept = len(self._pending)
+        for segment in journal.segments:  # oldest first
+            if kept <= MAX_BACKLOG // 2:
+                break
+            if segment.loaded and segment is not journal.current and segment.outstanding:
+                spill.add(id(segment))
+                kept -= segment.outstanding
+                journal.spill(segment)
+        if spill:
+            self._pending = [p for p in self._pending if p[1] is None or id(p[1]) not in spill]
+            log.warning("request log backlog: %d rows kept in memory, the rest wait in the journal", kept)
+
     async def close(self, timeout: float = 10.0) -> None:
-        """Flush everything (shutdown). What cannot be written in time is spooled."""
+        """Flush everything (shutdown). What cannot be written in time stays in the journal."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._pending and asyncio.get_running_loop().time() < deadline:
-            if not await self._flush_once():
-                await asyncio.sleep(0.2)
-        if self._pending:
-            self._spool(self._pending)
-            self._pending = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while loop.time() < deadline:
+                await self._maintain()
+                if not self._pending:
+                    break
+                if not await self._flush_once():
+                    await asyncio.sleep(0.2)
+        finally:
+            left = len(self._pending)
+            kept = self.journal().close()
+            self._journal, self._pending = None, []
+            if left or kept:
+                log.error("request log: %d queued rows not written at shutdown; %d journal segment(s) kept in %s "
+                          "for the next start", left, kept, settings.GATEWAY["LOG_JOURNAL_DIR"])
 
     async def drain(self) -> None:
         """Write what is queued now (tests and benchmarks)."""
+        await self._maintain()
         while self._pending:
             if not await self._flush_once():
                 await asyncio.sleep(0.1)
+            await self._maintain()
 
-    # --- spool file: the last resort that keeps rows when the database is away ---
-    def _spool(self, records: list[LogRecord]) -> None:
-        path = settings.GATEWAY["LOG_SPOOL_FILE"]
-        with open(path, "ab") as fh:
-            for r in records:
-                fields = {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "row"}
-                fh.write(orjson.dumps(fields) + b"\n")
-        log.error("spooled %d request log rows to %s", len(records), path)
+    def health(self) -> dict:
+        """Does the writer keep up? For a readiness check: cheap, no I/O."""
+        now = time.time()
+        journal = self._journal
+        on_disk = len(journal.unloaded()) if journal else 0
+        since = self.last_success_at or self._started_at
+        stalled = bool(self._pending or on_disk) and now - since > STALL_SECONDS
+        return {
+            "ok": not stalled,
+            "queue_depth": len(self._pending),
+            "segments_waiting_on_disk": on_disk,
+            "last_success_at": self.last_success_at,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "quarantined": self.quarantined,
+            "written": self.written,
+            "journal_error": journal.error if journal else "",
+        }
 
-    def _replay_spool(self) -> None:
-        path = settings.GATEWAY["LOG_SPOOL_FILE"]
+    # --- the spool file of earlier versions: replayed once, through the journal ---
+
+    def _replay_spool(self) -> list[bytes]:
+        """Journal the rows of an old spool file; returns its unreadable lines."""
+        path, unreadable = settings.GATEWAY["LOG_SPOOL_FILE"], []
         if not os.path.exists(path):
-            return
+            return unreadable
         taken = path + f".replay-{os.getpid()}"
         try:
             os.replace(path, taken)
         except OSError:
-            return
+            return unreadable
         with open(taken, "rb") as fh:
             for line in fh:
-                if line.strip():
+                if not line.strip():
+                    continue
+                try:
                     data = orjson.loads(line)
+                    data.pop("row", None)
                     data["created_at"] = datetime.fromisoformat(data["created_at"]).astimezone(timezone.utc)
-                    self._pending.append(LogRecord(**data))
+                    self._accept(build_entry(LogRecord(**data)))
+                except Exception:
+                    unreadable.append(line.rstrip(b"\n"))
         os.remove(taken)
+        return unreadable
+
+
+def _sync_and_write(journal: Journal | None, entries: list, quarantine_file: str) -> store.BatchResult:
+    if journal is not None:
+        journal.sync()
+    return store.write_batch(entries, _LOG_FIELDS, quarantine_file)
+
+
+def _quarantine_lines(lines: list[bytes], source: str, quarantine_file: str) -> None:
+    for line in lines:
+        store.quarantine_raw(line.decode("utf-8", "replace"), f"unreadable line in {os.path.basename(source)}",
+                             "", quarantine_file)
+
+
+def _remapped(fields: list[str] | None, entries: list) -> list:
+    """Entries of a journal written with other columns (an older version) mapped to today's."""
+    if fields is None or tuple(fields) == _LOG_FIELDS:
+        return entries
+    return [[rows.builder(_LOG_FIELDS).remap(fields, row), affinities] for row, affinities in entries]
 
 
 writer = LogWriter()

@@ -20,8 +20,11 @@ Mapping (one entry = one deployment; entries sharing a `model_name` share a grou
   preset (azure-responses for Azure) and holds one drop rule per path (any endpoint). A re-import
   replaces its rules. When the list disappears, the deployment goes back to the provider preset
   and the stale import policy is deleted.
-- Deployment identity is `model_info.id`, or else `<provider>:<upstream_model>@<host>`. So a
+- Deployment identity is `model_info.id`, or else `<provider>:<upstream_model>@<host>[:<port>]`
+  (the port when the URL names one: two vLLM servers on one host are two deployments). So a
   re-import updates rows in place, and an unchanged row is not written at all ("unchanged").
+  A row imported before the port was part of the identity (`…@<host>`, same api_base) is
+  found and renamed, not duplicated.
   Deployments in the database but not in the file are left alone and counted in a note.
 - Top-level `router_settings` / `litellm_settings` / `general_settings` are ignored, with a note.
 """
@@ -62,6 +65,7 @@ class Route:
     api_base: str = ""
     api_version: str = ""
     api_key: str | None = None  # None: keep the stored key
+    legacy_name: str = ""  # the identity earlier versions gave this entry (no port), if different
     ints: tuple[tuple[str, int | None], ...] = ()  # (model field, value) for rpm, tpm, weight, priority
     drop_params: tuple[str, ...] = ()
 
@@ -159,10 +163,16 @@ def _parse_entry(index: int, entry, environ: Mapping[str, str]) -> tuple[Route, 
             compile_rule("drop", path)
         except ValueError as exc:
             fail(f"additional_drop_params: {exc}")
-    name = str(info.get("id") or f"{provider}:{upstream_model}@{host or 'api.openai.com'}")[:NAME_MAX]
+    try:
+        port = urlsplit(api_base).port
+    except ValueError:
+        fail(f"'api_base' has a port that is not a number: {api_base}")
+    legacy = f"{provider}:{upstream_model}@{host or 'api.openai.com'}"[:NAME_MAX]
+    name = str(info.get("id") or (f"{legacy}:{port}" if port else legacy))[:NAME_MAX]
     route = Route(index=index, group=group.strip(), name=name, provider=provider, upstream_model=upstream_model,
                   api_base=api_base, api_version=api_version, api_key=api_key, ints=tuple(ints),
-                  drop_params=tuple(dict.fromkeys(p.strip() for p in drops)))
+                  drop_params=tuple(dict.fromkeys(p.strip() for p in drops)),
+                  legacy_name=legacy if not info.get("id") and legacy != name else "")
     ignored = sorted(set(params) - KNOWN_PARAMS)
     return route, [f"{where}: ignored litellm_params {', '.join(ignored)}."] if ignored else []
 
@@ -211,9 +221,12 @@ def _group(name: str, summary: ImportSummary) -> ModelGroup:
 
 def _deployment(route: Route, group: ModelGroup, summary: ImportSummary) -> None:
     dep = Deployment.objects.filter(group=group, name=route.name).select_related("policy").first()
+    if dep is None and route.legacy_name:  # imported before the port was part of the identity
+        dep = Deployment.objects.filter(group=group, name=route.legacy_name, api_base=route.api_base).first()
     created = dep is None
     dep = dep or Deployment(group=group, name=route.name)
     before = _state(dep)
+    dep.name = route.name
     dep.provider, dep.api_base, dep.upstream_model = route.provider, route.api_base, route.upstream_model
     dep.api_version = route.api_version
     for model_field, value in route.ints:
@@ -236,8 +249,8 @@ def _deployment(route: Route, group: ModelGroup, summary: ImportSummary) -> None
 
 
 def _state(dep: Deployment) -> tuple:
-    return tuple(getattr(dep, f) for f in ("provider", "api_base", "upstream_model", "api_version", "rpm", "tpm",
-                                           "weight", "priority", "api_key_encrypted", "policy_id"))
+    return tuple(getattr(dep, f) for f in ("name", "provider", "api_base", "upstream_model", "api_version",
+                                           "rpm", "tpm", "weight", "priority", "api_key_encrypted", "policy_id"))
 
 
 def _stored_key(dep: Deployment) -> str | None:

@@ -9,7 +9,10 @@ Up to the group's `max_attempts` calls, cycling through the ordered candidates:
 - a deployment at its own rate limit, or being probed by another request after a
   cooldown, is skipped without costing an attempt;
 - a deployment whose request cannot even be built (a key that is not valid in a header,
-  say) is a failed attempt like an unreachable one, so the request fails over;
+  say) is a failed attempt like an unreachable one, so the request fails over; so is one
+  whose upstream refuses its credentials (401/403: the client's key is not the problem),
+  which also shows as `auth_failed` in the deployment's health; if nothing else answers,
+  the client gets a 502 `upstream_auth_failed`, not the upstream's 401;
 - nothing is retried once a byte has reached the client (streams commit on their first
   event: failover happens before `response.stream()` is returned).
 
@@ -17,7 +20,8 @@ Encrypted reasoning that a deployment cannot decrypt (a 400/404 naming the item)
 retried once on the same deployment without it (`policy.strip_encrypted_reasoning`); only
 that deployment's request changes, and the log row records the drop like a policy change.
 Each attempt's entry in the log row lists its deployment, status or error, time and the
-changes its body had.
+changes its body had. Failures feed the breaker (resilience/breaker.py) once per request
+and deployment, and never cool the last usable deployment of the group.
 """
 
 import asyncio
@@ -168,8 +172,10 @@ def _without_reasoning(dep: DeploymentSnap, target: Target, forwarded: dict[str,
 
 
 async def attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Target, request: UpstreamRequest,
-                  left: Unanswered):
-    """One upstream call: the final response, None (try the next), or RETRY_WITHOUT_REASONING."""
+                  left: Unanswered, peers: tuple[int, ...] | None = None):
+    """One upstream call: the final response, None (try the next), or RETRY_WITHOUT_REASONING.
+    `peers`: the deployments of the group `dep` serves in (default: `group`'s), for the breaker."""
+    peers = peers if peers is not None else tuple(d.id for d in group.deployments)
     rec = call.record
     load.stats.started(dep.id)
     started = time.perf_counter()
@@ -183,7 +189,7 @@ async def attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Tar
         load.stats.finished(dep.id)
         seconds = time.perf_counter() - started
         call.upstream_seconds += seconds
-        _failed(call, group, dep, failure, seconds, left, request.changes)
+        _failed(call, group, dep, failure, seconds, left, request.changes, peers)
         return None
     call.upstream_seconds += answer.seconds
     status = answer.status
@@ -191,8 +197,16 @@ async def attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Tar
     if status in group.retry_on:
         load.stats.finished(dep.id)
         wait = retry_after_seconds(answer.headers)
-        _breaker_failure(group, dep, f"HTTP {status}", retry_after=wait if status == 429 else None)
+        _breaker_failure(call, group, dep, f"HTTP {status}", peers, retry_after=wait if status == 429 else None)
         left.answer, left.dep, left.request, left.failure = answer, dep, request, None
+        return None
+    if status in (401, 403):
+        load.stats.finished(dep.id)
+        error = f"HTTP {status}: the upstream refused this deployment's credentials"
+        breaker.auth_failure(dep.id, error)
+        rec.attempts[-1]["error"] = "upstream_auth_failed"
+        _breaker_failure(call, group, dep, error, peers)
+        left.failure, left.answer, left.dep, left.request = UpstreamFailure("upstream_auth_failed", error), None, None, None
         return None
     if _undecryptable_reasoning(target, answer):
         load.stats.finished(dep.id)
@@ -206,7 +220,8 @@ async def attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Tar
         call.token_scopes.append(f"dep:{dep.id}")
     if answer.stream is not None:
         return respond.stream(call, dep, answer, endpoint=target.endpoint,
-                              on_end=lambda d, failure: _breaker_failure(group, d, failure.kind) if failure else None)
+                              on_end=lambda d, failure: _breaker_failure(call, group, d, failure.kind, peers)
+                              if failure else None)
     try:
         return respond.plain(call, answer, endpoint=target.endpoint, dep=dep)
     finally:
@@ -223,15 +238,18 @@ def note_served(call: Call, dep: DeploymentSnap, status: int, answer: Answer, re
 
 
 def _failed(call: Call, group: GroupSnap, dep: DeploymentSnap, failure: UpstreamFailure, seconds: float,
-            left: Unanswered, changes: list | None = None) -> None:
+            left: Unanswered, changes: list | None = None, peers: tuple[int, ...] | None = None) -> None:
     call.record.attempts.append(_entry(dep, None, failure.kind, seconds, changes or []))
-    _breaker_failure(group, dep, failure.kind)
+    _breaker_failure(call, group, dep, failure.kind, peers if peers is not None else
+                     tuple(d.id for d in group.deployments))
     left.failure, left.answer, left.dep, left.request = failure, None, None, None
 
 
-def _breaker_failure(group: GroupSnap, dep: DeploymentSnap, error: str, retry_after: float | None = None) -> None:
+def _breaker_failure(call: Call, group: GroupSnap, dep: DeploymentSnap, error: str, peers: tuple[int, ...],
+                     retry_after: float | None = None) -> None:
     breaker.failure(dep.id, error, threshold=group.cooldown_failures, window=group.cooldown_window,
-                    cooldown=group.cooldown_seconds, retry_after=retry_after)
+                    cooldown=group.cooldown_seconds, retry_after=retry_after, request_id=call.request_id,
+                    peers=peers)
 
 
 def _entry(dep: DeploymentSnap, status: int | None, error: str, seconds: float, changes: list) -> dict:

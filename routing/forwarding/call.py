@@ -35,7 +35,7 @@ class Call:
         self.t0 = time.perf_counter()
         self.request_id = "req_" + uuid.uuid4().hex
         self.upstream_seconds = 0.0
-        self.parallel_scopes: list[str] = []  # limiter slots to release when the call ends
+        self.parallel_scopes: list[tuple[str, str | None]] = []  # (scope, lease) to release when the call ends
         self.token_scopes: list[str] = []  # limiter scopes that count this call's tokens
         self.finished = False
         self.record = LogRecord(request_id=self.request_id, created_at=datetime.now(timezone.utc),
@@ -98,8 +98,8 @@ class Call:
 
     async def _settle(self, tokens: int) -> None:
         limiter = limits.limiter()
-        for scope in self.parallel_scopes:
-            await limiter.leave(scope)
+        for scope, lease in self.parallel_scopes:
+            await limiter.leave(scope, lease)
         if tokens:
             for scope in self.token_scopes:
                 await limiter.add_tokens(scope, tokens)

@@ -29,8 +29,7 @@ async def admit(call: Call, key: KeySnap) -> None:
             if key.tpm:
                 call.token_scopes.append(scope)
         if key.max_parallel:
-            await limits.limiter().enter(scope, key.max_parallel)
-            call.parallel_scopes.append(scope)
+            call.parallel_scopes.append((scope, await limits.limiter().enter(scope, key.max_parallel)))
     except limits.Limited as exc:
         raise errors.rate_limited(f"This API key is over its {exc.what} limit.", exc.retry_after) from None
 
@@ -66,7 +65,8 @@ async def call_deployment(call: Call, dep: DeploymentSnap, snap: RouteSnapshot, 
     single = replace(group, max_attempts=1, deployments=(dep,), retry_on=frozenset())
     left = attempts.Unanswered()
     request = attempts.build_request(call, single, dep, target, forwarded, left)
-    answer = None if request is None else await attempts.attempt(call, single, dep, target, request, left)
+    peers = tuple(d.id for d in group.deployments)  # the breaker judges it within its real group
+    answer = None if request is None else await attempts.attempt(call, single, dep, target, request, left, peers)
     if answer is None or answer is attempts.RETRY_WITHOUT_REASONING:  # the latter only for model calls
         return attempts.give_up(call, single, left)
     return answer

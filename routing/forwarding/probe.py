@@ -28,7 +28,7 @@ MAX_TIMEOUTS = {"connect_timeout": 10.0, "first_byte_timeout": 30.0, "idle_timeo
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     status: int  # what a client would have received
-    upstream_status: int | None  # None: no answer from the upstream (refused, timed out, policy reject)
+    upstream_status: int | None  # what the upstream answered; None: nothing (refused, timed out, policy reject)
     latency_ms: float
     answer: str  # the body (truncated), or the gateway's error
     error_type: str
@@ -61,7 +61,10 @@ async def probe_deployment(dep: DeploymentSnap, *, body: dict | None = None) -> 
     elapsed = (time.perf_counter() - started) * 1000
     rec = call.record
     content = response.content if isinstance(response.content, bytes) else b""
-    return ProbeResult(status=response.status_code, upstream_status=rec.upstream_status,
+    upstream_status = rec.upstream_status
+    if upstream_status is None and rec.attempts:  # answered, but not passed on (a 401/403 becomes a 502)
+        upstream_status = rec.attempts[-1].get("status")
+    return ProbeResult(status=response.status_code, upstream_status=upstream_status,
                        latency_ms=rec.latency_ms if rec.latency_ms is not None else elapsed,
                        answer=content[:ANSWER_LIMIT].decode("utf-8", "replace"), error_type=rec.error_type,
                        error_message=rec.error_message[:ANSWER_LIMIT], request_id=call.request_id)

@@ -19,7 +19,8 @@ def deployment_health(dep_id: int) -> dict:
     shared = shared_health.read_sync(dep_id)
     if shared:
         cooling = shared.get("state") == "cooling" and float(shared.get("cooled_until") or 0) > datetime.now().timestamp()
-        return {"state": "cooling" if cooling else "healthy", "last_error": shared.get("last_error", ""),
+        state = "cooling" if cooling else "auth_failed" if shared.get("auth_failed") == "1" else "healthy"
+        return {"state": state, "last_error": shared.get("last_error", ""),
                 "last_error_at": _when(shared.get("last_error_at")),
                 "cooled_until": _when(shared.get("cooled_until")) if cooling else None}
     local = breaker.describe(dep_id)

@@ -86,6 +86,7 @@ class GatewayServer:
             "GATEWAY_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
             # Never replay (or write to) a developer's spool file into the test database.
             "GATEWAY_LOG_SPOOL_FILE": str(workdir / f"{name}-{self.port}-spool.jsonl"),
+            "GATEWAY_LOG_JOURNAL_DIR": str(workdir / f"{name}-{self.port}-journal"),
             "PYTHONUNBUFFERED": "1",
             # In-process limits and breaker state: shared Redis state keyed by deployment ids
             # would leak between test runs (every new test database numbers rows from 1).
@@ -101,7 +102,8 @@ class GatewayServer:
     def start(self, timeout: float = 30.0) -> "GatewayServer":
         self._log = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "uvicorn", "gateway.asgi:application", "--host", "127.0.0.1",
-               "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+               "--port", str(self.port), "--loop", "uvloop", "--http", "gateway.listener:BoundedHttpToolsProtocol",
+               "--lifespan", "on",
                "--timeout-graceful-shutdown", str(self.graceful_seconds)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

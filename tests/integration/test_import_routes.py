@@ -216,3 +216,39 @@ def test_command_line_run_in_a_subprocess(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "CommandError" in result.stderr and "AZURE_API_KEY" in result.stderr
+
+
+TWO_VLLM = """
+model_list:
+  - model_name: llama
+    litellm_params: {model: hosted_vllm/llama-3, api_base: "http://gpu-1:8000/v1"}
+  - model_name: llama
+    litellm_params: {model: hosted_vllm/llama-3, api_base: "http://gpu-1:8001/v1"}
+"""
+
+
+def test_two_servers_on_one_host_are_two_deployments(db, tmp_path):
+    out, _ = run(tmp_path, TWO_VLLM)
+    assert "Deployments: 2 created" in out
+    deps = dict(Deployment.objects.filter(group__name="llama").values_list("name", "api_base"))
+    assert deps == {"openai_compatible:llama-3@gpu-1:8000": "http://gpu-1:8000/v1",
+                    "openai_compatible:llama-3@gpu-1:8001": "http://gpu-1:8001/v1"}
+    out, _ = run(tmp_path, TWO_VLLM)
+    assert "0 created, 0 updated, 2 unchanged" in out
+
+
+def test_a_deployment_imported_without_the_port_in_its_name_is_updated_in_place(db, tmp_path):
+    run(tmp_path, TWO_VLLM)
+    old = Deployment.objects.get(api_base="http://gpu-1:8000/v1")
+    Deployment.objects.filter(api_base="http://gpu-1:8001/v1").delete()
+    Deployment.objects.filter(pk=old.pk).update(name="openai_compatible:llama-3@gpu-1")  # as an earlier import named it
+    out, _ = run(tmp_path, TWO_VLLM)
+    assert "1 created, 1 updated" in out
+    old.refresh_from_db()
+    assert old.name == "openai_compatible:llama-3@gpu-1:8000"
+    assert Deployment.objects.filter(group__name="llama").count() == 2
+
+
+def test_a_url_without_a_port_keeps_its_name(db, env, tmp_path):
+    run(tmp_path, EXAMPLE)
+    assert Deployment.objects.filter(name="openai:gpt-4o@api.openai.com").exists()

@@ -32,12 +32,17 @@ def test_the_test_action_calls_the_upstream_and_shows_its_answer(admin_http, azu
     assert row.policy_changes == [{"action": "rewrite", "path": "model", "from": dep.group.name, "to": "gpt-5.5-prod"}]
 
 
-def test_a_wrong_upstream_key_shows_the_upstreams_401(admin_http, azure_route, fake_azure, wait_for_log):
+def test_a_wrong_upstream_key_shows_the_401_and_marks_the_deployment(admin_http, azure_route, fake_azure,
+                                                                     wait_for_log):
     dep = azure_route(fake_azure, api_key="typo-in-the-key")
     page = post_form(admin_http, f"/admin/routing/deployment/{dep.pk}/test/")
-    assert re.search(r'id="gw-test-status">401<', page.text) and "gw-bad" in page.text
+    assert re.search(r'id="gw-test-status">502<', page.text)  # a client gets 502: the gateway's key is wrong
+    assert re.search(r'id="gw-test-upstream-status">401<', page.text) and "upstream_auth_failed" in page.text
     request_id = re.search(r"<code>(req_[0-9a-f]+)</code>", page.text).group(1)
-    assert wait_for_log(request_id).upstream_status == 401
+    assert wait_for_log(request_id).attempts[-1]["status"] == 401
+    state = re.search(r'field-health_state.*?<span class="gw-badge (gw-\w+)"[^>]*>([^<]*)<',
+                      admin_http.get(f"/admin/routing/deployment/{dep.pk}/change/").text, re.DOTALL)
+    assert state.groups() == ("gw-bad", "auth failed")
 
 
 def test_an_unreachable_upstream_is_a_502_with_its_reason(admin_http, azure_route, fake_azure, wait_for_log):

@@ -1,7 +1,7 @@
-"""Cooldown and probing through the real server (routing/breaker.py via routing/forward.py):
+"""Cooldown and probing through the real server (resilience/breaker.py via forwarding/attempts.py):
 failures within the window cool a deployment, a cooling deployment is skipped without an
-upstream call (503 no_deployment_available when nothing is left), and after the cooldown
-exactly one probe goes through; its outcome decides healthy or cooling again."""
+upstream call, and after the cooldown exactly one probe goes through; its outcome decides
+healthy or cooling again."""
 
 import threading
 import time
@@ -15,11 +15,13 @@ from tests.integration.resilience_support import admin_on, attempts, post, route
 from tests.integration.server import assert_openai_error, unique
 
 COOLDOWN = dict(max_attempts=1, cooldown_failures=2, cooldown_window=60, cooldown_seconds=2)
+# Deployment A (priority 0) on fake_azure is the one cooled; B (priority 1) on fake_azure_b is a healthy
+# spare, since the breaker never cools the last usable deployment of a group (test_resilience_breaker_rules).
 
 
 def cool_down(http, key, group, fake, wait_for_log):
-    """Two failing requests: the second one cools the (single) deployment. Returns a time just
-    before the cooling began (when the second request was sent)."""
+    """Two failing requests: the second one cools A. Returns a time just before the cooling began
+    (when the second request was sent)."""
     fake.fail_status = 500
     for _ in range(2):
         sent = time.monotonic()
@@ -29,8 +31,15 @@ def cool_down(http, key, group, fake, wait_for_log):
     return sent
 
 
-def test_cooldown_skips_then_one_probe_restores(gateway, fake_azure, make_key, http, wait_for_log, admin_on):
-    group, (a,) = route(gateway, [fake_azure], **COOLDOWN)
+def served_by_spare(http, key, group, wait_for_log) -> None:
+    response = post(http, key, group.name)
+    assert response.status_code == 200, response.text
+    assert attempts(wait_for_log(response.headers["x-gateway-request-id"])) == [("dep-b", 200, "")]
+
+
+def test_cooldown_skips_then_one_probe_restores(gateway, fake_azure, fake_azure_b, make_key, http, wait_for_log,
+                                                admin_on):
+    group, (a, _) = route(gateway, [fake_azure, fake_azure_b], **COOLDOWN)
     key = make_key()
     admin = admin_on(gateway)
     cooled = cool_down(http, key, group, fake_azure, wait_for_log)
@@ -38,36 +47,39 @@ def test_cooldown_skips_then_one_probe_restores(gateway, fake_azure, make_key, h
     health = admin.health(a)
     assert health.startswith("cooling\n") and "last error: HTTP 500" in health, health
 
-    # Cooling: answered at once, without touching the upstream.
-    response = post(http, key, group.name)
-    error = assert_openai_error(response, 503, code="no_deployment_available")
-    assert group.name in error["message"] and error["type"] == "api_error"
-    row = wait_for_log(response.headers["x-gateway-request-id"])
-    assert (row.status, row.attempts, row.error_type, row.deployment_id) == (503, [], "no_deployment_available", None)
+    # Cooling: A is skipped without an upstream call; the spare answers.
+    served_by_spare(http, key, group, wait_for_log)
     assert len(fake_azure.received) == 2
 
-    # After cooldown_seconds the next request probes; it succeeds, so A is healthy again.
+    # After cooldown_seconds the next request probes A; it succeeds, so A is healthy again.
     fake_azure.fail_status = None
     while time.monotonic() - cooled < 1.8:
-        assert post(http, key, group.name).status_code == 503
+        served_by_spare(http, key, group, wait_for_log)
         time.sleep(0.1)
     assert len(fake_azure.received) == 2
     deadline = time.monotonic() + 2
-    while (response := post(http, key, group.name)).status_code == 503:
+    while True:
+        response = post(http, key, group.name)
+        assert response.status_code == 200
+        if attempts(wait_for_log(response.headers["x-gateway-request-id"]))[0][0] == "dep-a":
+            break
         assert time.monotonic() < deadline, "no probe after the cooldown"
         time.sleep(0.05)
-    assert response.status_code == 200
     assert time.monotonic() - cooled >= 2.0
-    assert attempts(wait_for_log(response.headers["x-gateway-request-id"])) == [("dep-a", 200, "")]
     assert admin.state(a) == "healthy"
     for _ in range(3):  # and stays usable: one success resets the failure count
-        assert post(http, key, group.name).status_code == 200
+        assert served(post(http, key, group.name), wait_for_log) == "dep-a"
     assert len(fake_azure.received) == 6
 
 
-def test_failed_probe_cools_again_at_once(gateway, fake_azure, make_key, http, wait_for_log, admin_on):
-    group, (a,) = route(gateway, [fake_azure], max_attempts=1, cooldown_failures=2, cooldown_window=60,
-                        cooldown_seconds=1)
+def served(response, wait_for_log) -> str:
+    assert response.status_code == 200, response.text
+    return attempts(wait_for_log(response.headers["x-gateway-request-id"]))[-1][0]
+
+
+def test_failed_probe_cools_again_at_once(gateway, fake_azure, fake_azure_b, make_key, http, wait_for_log, admin_on):
+    group, (a, _) = route(gateway, [fake_azure, fake_azure_b], max_attempts=1, cooldown_failures=2,
+                          cooldown_window=60, cooldown_seconds=1)
     key = make_key()
     cooled = cool_down(http, key, group, fake_azure, wait_for_log)
     time.sleep(max(0.0, 1.2 - (time.monotonic() - cooled)))
@@ -76,13 +88,13 @@ def test_failed_probe_cools_again_at_once(gateway, fake_azure, make_key, http, w
     assert response.status_code == 500
     assert len(fake_azure.received) == 3
     # One failed probe is enough (no new count to cooldown_failures): cooling again, skipped.
-    assert_openai_error(post(http, key, group.name), 503, code="no_deployment_available")
+    served_by_spare(http, key, group, wait_for_log)
     assert len(fake_azure.received) == 3
     assert admin_on(gateway).state(a) == "cooling"
 
 
-def test_only_one_probe_at_a_time(gateway, fake_azure, make_key, http, wait_for_log):
-    group, _ = route(gateway, [fake_azure], max_attempts=1, cooldown_failures=2, cooldown_window=60,
+def test_only_one_probe_at_a_time(gateway, fake_azure, fake_azure_b, make_key, http, wait_for_log):
+    group, _ = route(gateway, [fake_azure, fake_azure_b], max_attempts=1, cooldown_failures=2, cooldown_window=60,
                      cooldown_seconds=1)
     key = make_key()
     cooled = cool_down(http, key, group, fake_azure, wait_for_log)
@@ -99,17 +111,16 @@ def test_only_one_probe_at_a_time(gateway, fake_azure, make_key, http, wait_for_
     thread = threading.Thread(target=probe)
     thread.start()
     fake_azure.wait_for(3, timeout=2)  # the probe reached the upstream
-    during = post(http, key, group.name)
+    served_by_spare(http, key, group, wait_for_log)  # A is being probed: not a second caller
     thread.join(5)
     assert results["probe"].status_code == 200
-    assert_openai_error(during, 503, code="no_deployment_available")
     assert len(fake_azure.received) == 3
     fake_azure.hang_seconds = 0
-    assert post(http, key, group.name).status_code == 200  # the probe succeeded: healthy for everyone
+    assert served(post(http, key, group.name), wait_for_log) == "dep-a"  # the probe succeeded: healthy again
 
 
-def test_failures_outside_the_window_do_not_add_up(gateway, fake_azure, make_key, http):
-    group, _ = route(gateway, [fake_azure], max_attempts=1, cooldown_failures=2, cooldown_window=0.5,
+def test_failures_outside_the_window_do_not_add_up(gateway, fake_azure, fake_azure_b, make_key, http, wait_for_log):
+    group, _ = route(gateway, [fake_azure, fake_azure_b], max_attempts=1, cooldown_failures=2, cooldown_window=0.5,
                      cooldown_seconds=30)
     key = make_key()
     fake_azure.fail_status = 500
@@ -117,7 +128,7 @@ def test_failures_outside_the_window_do_not_add_up(gateway, fake_azure, make_key
     time.sleep(0.7)
     assert post(http, key, group.name).status_code == 500  # first failure dropped out of the window
     assert post(http, key, group.name).status_code == 500  # two within 0.5 s: cooled now
-    assert post(http, key, group.name).status_code == 503
+    served_by_spare(http, key, group, wait_for_log)
     assert len(fake_azure.received) == 3
 
 

@@ -101,19 +101,20 @@ def test_every_deployment_429_passes_the_upstream_answer_and_retry_after(gateway
                                                                         make_key, http, wait_for_log):
     group, _ = route(gateway, [fake_azure, fake_azure_b], cooldown_failures=5)
     fake_azure.fail_status = fake_azure_b.fail_status = 429
-    fake_azure.retry_after = fake_azure_b.retry_after = "7"
+    fake_azure.retry_after = fake_azure_b.retry_after = "12"  # longer than a same-deployment retry waits
     key = make_key()
     response = post(http, key, group.name)
     assert response.status_code == 429
-    assert response.headers["retry-after"] == "7"
-    assert response.json()["error"]["code"] == "429" and "Try again in 7 seconds" in response.json()["error"]["message"]
+    assert response.headers["retry-after"] == "12"
+    assert response.json()["error"]["code"] == "429" and "Try again in 12 seconds" in response.json()["error"]["message"]
     row = wait_for_log(response.headers["x-gateway-request-id"])
     assert attempts(row) == [("dep-a", 429, ""), ("dep-b", 429, "")]
     assert (row.status, row.error_type, row.deployment_name) == (429, "upstream_429", "dep-b")
-    # Both are cooled for their Retry-After: an immediate retry does not reach either upstream.
+    # A is cooled for its Retry-After; B, then the last usable deployment, is not (a gateway-made 503
+    # would help nobody): an immediate retry skips A and asks B again.
     again = post(http, key, group.name)
-    assert again.status_code in (429, 503)
-    assert (len(fake_azure.received), len(fake_azure_b.received)) == (1, 1)
+    assert again.status_code == 429
+    assert (len(fake_azure.received), len(fake_azure_b.received)) == (1, 2)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -271,3 +272,24 @@ def test_chat_mid_stream_drop_ends_with_an_error_chunk(gateway, fake_azure, fake
     assert (len(fake_azure.received), len(fake_azure_b.received)) == (1, 0)
     row = wait_for_log(response.headers["x-gateway-request-id"])
     assert attempts(row) == [("dep-a", 200, "")] and row.error_type == "upstream_disconnected"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_upstream_refusing_the_deployments_key_fails_over_and_shows_in_health(
+        status, gateway, fake_azure, fake_azure_b, make_key, http, wait_for_log, admin_on):
+    group, (a, b) = route(gateway, [fake_azure, fake_azure_b], max_attempts=2)
+    fake_azure.fail_status = status
+    response = post(http, make_key(), group.name)
+    assert response.status_code == 200 and served_by(response) == "dep-b"
+    row = wait_for_log(response.headers["x-gateway-request-id"])
+    assert attempts(row) == [("dep-a", status, "upstream_auth_failed"), ("dep-b", 200, "")]
+    admin = admin_on(gateway)
+    assert admin.state(a) == "auth_failed" and admin.state(b) == "healthy"
+
+    fake_azure_b.fail_status = status  # nothing left that accepts its key: the client is not to blame
+    refused = post(http, make_key(), group.name)
+    error = assert_openai_error(refused, 502, code="upstream_auth_failed")
+    assert "127.0.0.1" not in error["message"]
+    fake_azure.fail_status = None
+    healed = post(http, make_key(), group.name)
+    assert healed.status_code == 200 and admin.state(a) == "healthy"  # a success clears it

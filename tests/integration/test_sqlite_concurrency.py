@@ -13,7 +13,7 @@ import pytest
 from django.db import OperationalError, connection, transaction
 
 from routing.models import Deployment
-from tests.integration.server import bearer
+from tests.integration.server import bearer, eventually
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
 
@@ -22,17 +22,26 @@ def test_admin_style_edits_succeed_while_traffic_is_logged(fake_azure, azure_rou
     dep = azure_route(fake_azure)
     key = make_key()
     stop = threading.Event()
+    statuses: list[int] = []
+    errors: list[BaseException] = []
 
     def traffic():
-        with httpx.Client(base_url=gateway, timeout=10) as client:
-            while not stop.is_set():
-                client.post("/v1/responses", json={"model": dep.group.name, "input": "hi"}, headers=bearer(key))
+        try:
+            with httpx.Client(base_url=gateway, timeout=10) as client:
+                while not stop.is_set():
+                    response = client.post("/v1/responses", json={"model": dep.group.name, "input": "hi"},
+                                           headers=bearer(key))
+                    statuses.append(response.status_code)
+        except BaseException as exc:  # noqa: BLE001 (reported by the test, not lost in the thread)
+            errors.append(exc)
 
     threads = [threading.Thread(target=traffic) for _ in range(4)]
     for thread in threads:
         thread.start()
     failures = []
     try:
+        eventually(lambda: len(statuses) >= 20, timeout=10, message="no traffic reached the gateway")
+        served_before = len(statuses)
         for i in range(40):
             try:
                 with transaction.atomic():  # what the admin's change view does
@@ -46,5 +55,7 @@ def test_admin_style_edits_succeed_while_traffic_is_logged(fake_azure, azure_rou
         stop.set()
         for thread in threads:
             thread.join()
+    assert errors == [] and set(statuses) == {200}, (errors, set(statuses))
+    assert len(statuses) > served_before, "the edits did not overlap with logged traffic"
     assert failures == [], f"{len(failures)}/40 edits failed while the gateway logged traffic: {failures[0]}"
     assert Deployment.objects.get(pk=dep.pk).weight == 40

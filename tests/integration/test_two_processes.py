@@ -1,11 +1,14 @@
 """Two gateway server processes sharing the database (the pytest test database: SQLite file or
-PostgreSQL) and Redis (a dedicated DB, flushed at the start): a key's rpm holds across both, a
+PostgreSQL) and Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379/15; the servers' keys carry a
+prefix of this run's own, and only keys with that prefix are deleted afterwards): a key's rpm holds across both, a
 route edited in one process's admin is used by the other within the refresh bound, a
 `previous_response_id` sent to one reaches the deployment the other used, and a deployment one
 process cooled is skipped by the other (shared health)."""
 
+import os
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -15,7 +18,8 @@ from routing.models import RequestLog, ResponseAffinity
 from tests.integration.resilience_support import admin_on, attempts, post, route, served_by  # noqa: F401 (fixture)
 from tests.integration.server import GatewayServer, assert_openai_error, eventually, server_database_url
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+PREFIX = f"{os.environ.get('TEST_REDIS_PREFIX', 'gwtest:')}two-{uuid.uuid4().hex[:8]}:"
 REFRESH = 1.0  # GATEWAY_ROUTE_REFRESH_SECONDS of both processes (route changes and shared health)
 BOUND = REFRESH + 1.0  # propagation bound asserted: one refresh tick plus a reload and some slack
 
@@ -33,9 +37,10 @@ def _redis() -> redis.Redis | None:
 def shared_redis():
     client = _redis()
     if client is None:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    client.flushdb()  # deployment / key ids restart with every test database: no state from earlier runs
-    yield client
+        pytest.skip(f"Redis is not running at {REDIS_URL}")
+    yield client  # a fresh prefix: deployment and key ids restart with every test database
+    for key in client.scan_iter(match=PREFIX + "*"):
+        client.delete(key)
     client.close()
 
 
@@ -44,7 +49,7 @@ def two_gateways(shared_redis, django_db_setup, django_db_blocker, tmp_path_fact
     with django_db_blocker.unblock():
         database_url = server_database_url()
     workdir = tmp_path_factory.mktemp("two-processes")
-    env = {"REDIS_URL": REDIS_URL, "GATEWAY_ROUTE_REFRESH_SECONDS": str(REFRESH)}
+    env = {"REDIS_URL": REDIS_URL, "GATEWAY_REDIS_PREFIX": PREFIX, "GATEWAY_ROUTE_REFRESH_SECONDS": str(REFRESH)}
     servers = [GatewayServer(database_url=database_url, workdir=workdir, env=env, name=name) for name in ("a", "b")]
     try:
         for server in servers:
@@ -184,7 +189,7 @@ def test_deployment_cooled_by_one_process_is_skipped_by_the_other(ab, clients, s
     assert response.status_code == 200 and served_by(response) == "dep-b"
     assert attempts(wait_for_log(response.headers["x-gateway-request-id"])) == [("dep-a", 500, ""),
                                                                                  ("dep-b", 200, "")]
-    eventually(lambda: shared_redis.hget(f"gw:health:{dep_a.id}", "state") == "cooling", timeout=1,
+    eventually(lambda: shared_redis.hget(f"{PREFIX}health:{dep_a.id}", "state") == "cooling", timeout=1,
                message="process A did not publish the cooldown")
     assert admin_on(ab[1]).state(dep_a) == "cooling"  # B's admin shows the shared state
 

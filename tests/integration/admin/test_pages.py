@@ -5,7 +5,16 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from routing.models import ApiKey, Deployment, GatewaySettings, ModelGroup, ParamPolicy, RequestLog, ResponseAffinity
+from routing.models import (
+    ApiKey,
+    Deployment,
+    GatewaySettings,
+    ModelGroup,
+    ParamPolicy,
+    RequestLog,
+    RequestLogQuarantine,
+    ResponseAffinity,
+)
 from routing.services import AZURE_RESPONSES_PRESET
 from tests.integration.admin.support import (  # noqa: F401  (fixtures)
     SECRET,
@@ -22,8 +31,9 @@ def test_every_registered_model_has_working_changelist_add_and_change_pages(admi
     rows = {ModelGroup: deployment.group, Deployment: deployment, RequestLog: log_rows[0], ResponseAffinity: affinity,
             ApiKey: ApiKey.objects.create(name="ci", prefix="abcd1234", key_hash="0" * 64),
             ParamPolicy: ParamPolicy.objects.get(name=AZURE_RESPONSES_PRESET),
-            GatewaySettings: GatewaySettings.objects.create(pk=1)}
-    no_add = {RequestLog, ResponseAffinity, GatewaySettings}
+            GatewaySettings: GatewaySettings.objects.create(pk=1),
+            RequestLogQuarantine: RequestLogQuarantine.objects.create(request_id="req_q", reason="r", raw="[]")}
+    no_add = {RequestLog, ResponseAffinity, GatewaySettings, RequestLogQuarantine}
     assert {m for m in admin.site._registry if m._meta.app_label == "routing"} == set(rows)
     for model, obj in rows.items():
         changelist = admin_client.get(url(model, "changelist"))

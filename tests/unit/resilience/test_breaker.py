@@ -89,3 +89,52 @@ def test_retry_after_is_capped_and_earliest_return_is_reported():
     b.failure(2, "HTTP 429", threshold=3, window=60, cooldown=30, retry_after=5)
     assert b.seconds_until_usable([1, 2]) == 5
     assert b.seconds_until_usable([1, 2, 3]) is None  # 3 is usable
+
+
+def test_retries_of_one_request_count_once():
+    clock = Clock()
+    b = Breaker(clock)
+    for _ in range(5):  # one request retrying the same deployment
+        fail(b, request_id="req_a")
+    assert b.usable(1)
+    fail(b, request_id="req_b")
+    assert b.usable(1)
+    fail(b, request_id="req_c")  # a third request: the threshold
+    assert not b.usable(1)
+
+
+def test_the_last_usable_deployment_of_a_group_is_never_cooled():
+    clock = Clock()
+    b = Breaker(clock)
+    for i in range(5):
+        fail(b, request_id=f"req_{i}", peers=[1])  # a group of one
+    fail(b, retry_after=20, peers=[1])  # not even by a Retry-After
+    assert b.usable(1) and b.describe(1)["last_error"] == "HTTP 500"
+    assert b.seconds_until_usable([1]) is None
+
+
+def test_a_deployment_cools_while_another_can_take_the_traffic():
+    clock = Clock()
+    b = Breaker(clock)
+    for i in range(3):
+        fail(b, dep=1, request_id=f"a{i}", peers=[1, 2])
+    assert not b.usable(1) and b.usable(2)
+    for i in range(3):  # now 2 is the last usable one
+        fail(b, dep=2, request_id=f"b{i}", peers=[1, 2])
+    assert b.usable(2)
+    clock.now += 31  # 1's cooldown is over: it is usable again, so 2's next failure cools 2
+    fail(b, dep=2, request_id="b3", peers=[1, 2])
+    assert not b.usable(2) and b.usable(1)
+
+
+def test_a_failed_probe_of_the_last_deployment_puts_it_back_in_service():
+    clock = Clock()
+    b = Breaker(clock)
+    for i in range(3):
+        fail(b, dep=1, request_id=f"a{i}", peers=[1, 2])
+    clock.now += 31
+    assert b.begin(1)  # 1 probes
+    b.adopt(2, state="cooling", cooled_until=clock.now + 100, last_error="HTTP 503", last_error_at=clock.now,
+            changed_at=clock.now)  # another process cooled 2 meanwhile
+    fail(b, dep=1, request_id="probe", peers=[1, 2])
+    assert b.usable(1) and b.describe(1)["state"] == "healthy"

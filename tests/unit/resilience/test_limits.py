@@ -53,3 +53,24 @@ async def test_parallel_slots():
         await lim.enter("k", 2)
     await lim.leave("k")
     await lim.enter("k", 2)
+
+
+async def test_parallel_leases_leave_once():
+    lim = MemoryLimiter()
+    first = await lim.enter("k", 2)
+    await lim.enter("k", 2)
+    await lim.leave("k", first)
+    await lim.leave("k", first)  # a repeated leave must not free a second slot
+    await lim.enter("k", 2)
+    with pytest.raises(Limited):
+        await lim.enter("k", 2)
+
+
+async def test_leave_without_a_lease_frees_one_of_the_scope():
+    lim = MemoryLimiter()
+    await lim.enter("k", 1)
+    await lim.leave("k")
+    await lim.enter("k", 1)
+    await lim.leave("other")  # nothing held there: no effect
+    with pytest.raises(Limited):
+        await lim.enter("k", 1)

@@ -11,7 +11,7 @@ import routing.models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0005_requestlog_outcome'),
+        ('routing', '0006_requestlog_quarantine'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

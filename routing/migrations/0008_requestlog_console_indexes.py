@@ -28,7 +28,7 @@ def drop_trigram_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0006_config_history_and_settings'),
+        ('routing', '0007_config_history_and_settings'),
     ]
 
     operations = [
