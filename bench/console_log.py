@@ -59,8 +59,9 @@ CROSS JOIN LATERAL (
 
 
 def database(url: str, *, keep: bool) -> None:
-    import psycopg
     from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")

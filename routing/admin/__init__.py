@@ -13,8 +13,8 @@ shown once and stored as sha256; URL lookups on either column are refused (`comm
 from django.contrib import admin
 
 from routing.admin import audit, keys, policies, routes  # noqa: F401  (registers the model admins)
-from routing.audit import admin as audit_admin  # noqa: F401  (registers the request-log quarantine)
 from routing.admin.common import EstimatedCountPaginator  # noqa: F401  (tests and callers import it from here)
+from routing.audit import admin as audit_admin  # noqa: F401  (registers the request-log quarantine)
 
 admin.site.site_header = "LLM Gateway"
 admin.site.site_title = "LLM Gateway admin"

@@ -76,7 +76,7 @@ def window_rows(*, since: datetime, until: datetime, group: str = ""):
 
 
 class _Totals:
-    __slots__ = ("requests", "errors", "tokens_in", "tokens_out", "latency", "ttfb")
+    __slots__ = ("errors", "latency", "requests", "tokens_in", "tokens_out", "ttfb")
 
     def __init__(self) -> None:
         self.requests = self.errors = self.tokens_in = self.tokens_out = 0

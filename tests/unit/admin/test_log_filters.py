@@ -1,12 +1,10 @@
 """routing/admin/log_filters.py: the time-range filter's parsing of what people type."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from routing.admin.log_filters import parse_instant
-
-UTC = timezone.utc
 
 
 @pytest.mark.parametrize(("text", "expected"), [
