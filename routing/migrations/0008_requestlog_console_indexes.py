@@ -6,6 +6,10 @@
 - PostgreSQL only: a trigram index on UPPER(error_message), the expression Django's `icontains` compares,
   so searching error text does not scan the whole log. pg_trgm is a trusted extension (PostgreSQL 13+):
   the database owner may create it. Other databases get no such index (SQLite scans; it is the dev database).
+- PostgreSQL 14+ only: extended statistics on (group, deployment, time bucket), the dashboard's GROUP BY
+  (routing/console/stats.py). Without them the planner takes every row for its own group, plans a sorted,
+  single-process aggregate, and a million-row window took about 1.1 s; with them it plans a parallel hash
+  aggregate (0.65 s on the same, busy machine). They match Django's `Trunc` under TIME_ZONE = "UTC".
 """
 
 from django.contrib.postgres.operations import TrigramExtension
@@ -18,6 +22,25 @@ def create_trigram_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f'CREATE INDEX IF NOT EXISTS {TRIGRAM_INDEX} ON routing_requestlog '
                               f'USING gin ((UPPER("error_message"::text)) gin_trgm_ops)')
+
+
+BUCKETS = ("minute", "hour", "day")
+
+
+def create_dashboard_statistics(apps, schema_editor):
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql" or connection.pg_version < 140000:
+        return
+    for bucket in BUCKETS:
+        schema_editor.execute(
+            f"CREATE STATISTICS IF NOT EXISTS requestlog_dashboard_{bucket} (ndistinct) ON group_name, deployment_id, "
+            f"deployment_name, (date_trunc('{bucket}', created_at AT TIME ZONE 'UTC')) FROM routing_requestlog")
+
+
+def drop_dashboard_statistics(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for bucket in BUCKETS:
+            schema_editor.execute(f"DROP STATISTICS IF EXISTS requestlog_dashboard_{bucket}")
 
 
 def drop_trigram_index(apps, schema_editor):
@@ -46,4 +69,5 @@ class Migration(migrations.Migration):
         ),
         TrigramExtension(),  # no-op on databases other than PostgreSQL
         migrations.RunPython(create_trigram_index, drop_trigram_index),
+        migrations.RunPython(create_dashboard_statistics, drop_dashboard_statistics),
     ]
