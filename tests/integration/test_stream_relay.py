@@ -169,9 +169,11 @@ def test_client_disconnect_before_first_byte_is_logged(stream, fake_azure, azure
     dep = azure_route(fake_azure)
     key = make_key()
     fake_azure.hang_seconds = 1.5
-    with pytest.raises(httpx.ReadTimeout):
-        http.post("/v1/responses", json={"model": dep.group.name, "input": "hi", "stream": stream},
-                  headers=bearer(key), timeout=httpx.Timeout(5, read=0.4))
+    with httpx.Client(base_url=str(http.base_url), timeout=httpx.Timeout(5, read=0.4)) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.post("/v1/responses", json={"model": dep.group.name, "input": "hi", "stream": stream},
+                        headers=bearer(key))
+    # leaving the block closed the connection: the gateway sees the client go
 
     row = eventually(lambda: RequestLog.objects.filter(key_name=key.name).first(), timeout=4,
                      message="no RequestLog row for a request whose client disconnected before the first byte")
