@@ -1,4 +1,4 @@
-"""SSE relay through the real server (routing/relay.py, routing/respond.py): frames reach
+"""SSE relay through the real server (routing/upstream/relay.py, routing/forwarding/response.py): frames reach
 the client as the upstream produces them, a broken upstream ends the stream with a
 well-formed error, and a client that goes away is noticed, logged, and its upstream call
 closed."""
