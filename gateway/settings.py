@@ -38,7 +38,7 @@ else:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- HTTPS and cookies (production defaults; each can be turned off from the environment) ---
-# The admin only: /v1/* is served by routing.asgi_api, outside Django's middleware.
+# The admin only: /v1/* is served by routing.api.handler.ApiHandler, which runs no middleware.
 SECURE_HSTS_SECONDS = env.int("GATEWAY_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("GATEWAY_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
 SECURE_HSTS_PRELOAD = env.bool("GATEWAY_HSTS_PRELOAD", default=PRODUCTION)

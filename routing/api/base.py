@@ -17,10 +17,13 @@ One change to adrf's `async_dispatch`: DRF's `initial()` (negotiation, authentic
 permissions, throttles) runs on the event loop instead of through `sync_to_async` — a
 thread hop per request that protected nothing, since everything it does here is an
 in-memory lookup. The one awaitable step, getting a route snapshot fresh enough for the
-key presented, runs just before it (`authentication.prepare`).
+key presented, runs just before it (`authentication.prepare`). DRF instantiates every
+authenticator, permission, parser and renderer class on each request (permissions twice);
+ours hold no state, so each view class keeps one set (`get_*` overrides).
 """
 
 import asyncio
+import functools
 import logging
 
 from adrf.views import APIView
@@ -76,6 +79,11 @@ def gateway_exception_handler(exc: Exception, context: dict):
     return view.call.fail(_gateway_error(exc, view))
 
 
+@functools.cache
+def _instances(view_class: type, attribute: str) -> list:
+    return [klass() for klass in getattr(view_class, attribute)]
+
+
 class GatewayView(APIView):
     authentication_classes = [GatewayKeyAuthentication]
     permission_classes = [HasGatewayKey, GroupAccess]
@@ -95,6 +103,21 @@ class GatewayView(APIView):
 
     def get_exception_handler(self):
         return gateway_exception_handler
+
+    def get_authenticators(self):
+        return _instances(type(self), "authentication_classes")
+
+    def get_permissions(self):
+        return _instances(type(self), "permission_classes")
+
+    def get_parsers(self):
+        return _instances(type(self), "parser_classes")
+
+    def get_renderers(self):
+        return _instances(type(self), "renderer_classes")
+
+    def get_throttles(self):
+        return _instances(type(self), "throttle_classes")
 
     async def prepare(self, request) -> None:
         """Async work before DRF's synchronous `initial()`: the route snapshot for this request."""

@@ -108,6 +108,7 @@ class FakeUpstream:
     retry_after: str
     hang_seconds: float
     event_delay: float
+    lockstep: "threading.Semaphore | None"
     deltas: int
     drop_after_events: int | None
     reset_before_response: bool
@@ -215,6 +216,7 @@ class FakeUpstream:
         self.retry_after = "1"
         self.hang_seconds = 0
         self.event_delay = 0
+        self.lockstep = None  # a Semaphore: each event after the first waits for one release (the reader saw one)
         self.deltas = 5
         self.drop_after_events = None
         self.reset_before_response = False
@@ -472,7 +474,7 @@ class FakeUpstream:
     # ------------------------------------------------------------------------------------------ transport
 
     async def _stream(self, request: web.Request, frames: list[bytes]) -> web.StreamResponse:
-        """Send SSE frames one by one (flushed each time), honouring event_delay / drop_after_events."""
+        """Send SSE frames one by one (flushed each time), honouring event_delay / lockstep / drop_after_events."""
         resp = web.StreamResponse(status=200, headers={
             "Content-Type": SSE_CONTENT_TYPE, "Cache-Control": "no-cache", "x-request-id": uuid.uuid4().hex})
         await resp.prepare(request)
@@ -482,6 +484,10 @@ class FakeUpstream:
                     break
                 if index and self.event_delay:
                     await asyncio.sleep(self.event_delay)
+                if index and self.lockstep is not None:
+                    gate = self.lockstep
+                    if not await asyncio.get_running_loop().run_in_executor(None, gate.acquire, True, 10):
+                        break  # the reader never saw the previous event: the stream ends short
                 await resp.write(data)
             else:
                 await resp.write_eof()

@@ -1,4 +1,4 @@
-"""Failover in routing/forward.py through the real server: a retryable upstream answer or a
+"""Failover in routing/forwarding/attempts.py through the real server: a retryable upstream answer or a
 connection failure moves on to the next deployment before anything reached the client;
 nothing is retried once the stream has started."""
 

@@ -1,4 +1,4 @@
-"""`manage.py import_routes` (routing/routes_import.py + the thin command)."""
+"""`manage.py import_routes` (routing/config/importer.py + the thin command)."""
 
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""Failover through the real server (routing/forward.py, routing/relay.py, routing/breaker.py),
+"""Failover through the real server (routing/forwarding/attempts.py, routing/upstream/relay.py, routing/resilience/breaker.py),
 one switchable fault per test: what the client sees, which fakes were called how often, the
 log row's attempts, and the breaker state the serving process shows in its admin.
 

@@ -1,4 +1,4 @@
-"""Fallback groups through the real server (routing/forward.py `groups_in_order`): when a group
+"""Fallback groups through the real server (routing/forwarding/candidates.py `groups_in_order`): when a group
 has nothing left, its fallback groups are tried in order, each at most once; the log row
 names the group that served (`served_group`)."""
 

@@ -1,4 +1,4 @@
-"""Client-key and deployment limits through the real server (routing/limits.py, in-process
+"""Client-key and deployment limits through the real server (routing/resilience/limits.py, in-process
 limiter here; the Redis-shared one is in test_two_processes.py): rpm, tpm and parallel
 requests per key give an OpenAI-shaped 429 with Retry-After; a deployment at its rpm/tpm
 is skipped in favour of another."""

@@ -1,5 +1,5 @@
 """Route changes made in another process (here: the ORM in the test process, as the admin
-or `import_routes` would) reach the running server without a restart (routing/routes.py:
+or `import_routes` would) reach the running server without a restart (routing/config/route_table.py:
 polled every GATEWAY_ROUTE_REFRESH_SECONDS=0.2 here, and re-checked at once on a lookup
 miss)."""
 

@@ -1,4 +1,4 @@
-"""Stored responses (routing/lifecycle.py + affinity): follow-up calls carry no model, so
+"""Stored responses (routing/forwarding/stored.py + affinity): follow-up calls carry no model, so
 the gateway must send GET / input_items / cancel / DELETE, and `previous_response_id`,
 to the deployment that created the response — here two deployments on two separate
 fake upstreams, so a wrong choice is visible (and refused by the fake with a 404)."""

@@ -1,4 +1,4 @@
-"""`python manage.py import_routes FILE.yaml [--dry-run]`: see routing/routes_import.py for the mapping."""
+"""`python manage.py import_routes FILE.yaml [--dry-run]`: see routing/config/importer.py for the mapping."""
 
 import os
 from pathlib import Path

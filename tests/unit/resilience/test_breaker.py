@@ -1,4 +1,4 @@
-"""routing/breaker.py: cooldown after N failures in a window, one probe, Retry-After."""
+"""routing/resilience/breaker.py: cooldown after N failures in a window, one probe, Retry-After."""
 
 from routing.resilience.breaker import PROBE_TIMEOUT, Breaker
 

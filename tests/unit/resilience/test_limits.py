@@ -1,4 +1,4 @@
-"""routing/limits.py: sliding-window rpm/tpm and parallel slots (memory backend)."""
+"""routing/resilience/limits.py: sliding-window rpm/tpm and parallel slots (memory backend)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""routing/sse.py: frames relayed byte for byte, whatever the chunk boundaries."""
+"""routing/upstream/sse.py: frames relayed byte for byte, whatever the chunk boundaries."""
 
 import pytest
 

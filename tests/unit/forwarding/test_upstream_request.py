@@ -1,4 +1,4 @@
-"""routing/forward.py: what the upstream receives, and how a broken stream ends."""
+"""routing/forwarding/upstream_request.py and response.py: what the upstream receives, and how a broken stream ends."""
 
 import orjson
 
