@@ -1,5 +1,5 @@
 # `make run`: set up and serve on $HOST:$PORT (SQLite + demo route by default).
-# `make test`: set up and run the whole suite (PostgreSQL when DATABASE_URL points to it).
+# `make test`: set up and run the whole suite (PostgreSQL when DATABASE_URL points to it), browser tests included.
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup migrate bench clean
+.PHONY: run test setup migrate bench clean browser
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,21 @@ run: $(STAMP) .gateway.local.env
 	$(BIN)/uvicorn gateway.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--loop uvloop --http gateway.listener:BoundedHttpToolsProtocol --no-access-log --timeout-graceful-shutdown 30
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The browser tests (tests/integration/browser) drive Debian's chromium through chromium-driver. Installed here
+# when missing and running as root (CI is); otherwise those tests skip and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium and chromium-driver for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    { apt-get install -y -qq chromium chromium-driver || \
+	      { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }; } >/dev/null \
+	      || echo "could not install chromium: the browser tests will skip"; \
+	  else echo "chromium or chromium-driver missing (and not root): the browser tests will skip"; fi; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "adrf",
+    "simple_history",
     "axes",
     "routing",
 ]
@@ -79,12 +80,14 @@ INSTALLED_APPS = [
 # runs no middleware (each classic Django middleware costs a thread hop per request).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/ (the console block below)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",  # who made each config change
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
@@ -128,11 +131,24 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
-STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
 
-# The gateway reads bodies itself and enforces GATEWAY_MAX_BODY_BYTES with a 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
+# --- ops console: static files, change history (README "Ops console") ---
+# WhiteNoise serves /static/ from the gateway process itself: gzip-compressed, and after `collectstatic`
+# (`make run` runs it) with content-hashed names cached for a year. Before `collectstatic` (a test run, a
+# server started by hand) it serves the apps' own files under their plain names.
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "gateway.staticfiles.StaticStorage"},
+}
+WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "staticfiles.json").exists()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start when it is missing
+FORMAT_MODULE_PATH = ["gateway.formats"]  # timestamps with seconds: 2026-11-25 14:03:07 UTC
+
+# /v1/* bodies never reach Django (routing.asgi_api enforces GATEWAY_MAX_BODY_BYTES with a 413); this
+# bounds admin forms, the public login page included (the policy preview's body field is 1 MB at most).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 
 # The /v1 views set their own authentication, permissions, negotiation and errors

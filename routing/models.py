@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from routing import crypto
 
@@ -47,6 +48,7 @@ class ModelGroup(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["name"]
@@ -66,6 +68,7 @@ class GroupFallback(models.Model):
     group = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="fallback_links")
     fallback = models.ForeignKey(ModelGroup, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["group", "position", "id"]
@@ -88,6 +91,7 @@ class ParamPolicy(models.Model):
     )
     builtin = models.BooleanField(default=False, help_text="Shipped preset (seeded by a migration).")
     updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["name"]
@@ -141,6 +145,7 @@ class PolicyRule(models.Model):
     stream = models.CharField(max_length=20, choices=RuleStream.choices, default=RuleStream.ANY)
     message = models.CharField(max_length=300, blank=True, help_text="Error message for reject.")
     enabled = models.BooleanField(default=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["policy", "position", "id"]
@@ -209,6 +214,8 @@ class Deployment(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The upstream key is not versioned: a revert keeps the current key, and a rotated-out key is not kept.
+    history = HistoricalRecords(excluded_fields=["api_key_encrypted", "updated_at"])
 
     class Meta:
         ordering = ["group", "priority", "id"]
@@ -246,6 +253,7 @@ class ApiKey(models.Model):
     tpm = models.PositiveIntegerField(null=True, blank=True)
     max_parallel = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(excluded_fields=["key_hash"])  # who issued, revoked, regenerated
 
     class Meta:
         ordering = ["name"]
@@ -311,6 +319,16 @@ class RequestLog(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The log's "has error" filter and its count read only error rows.
+            models.Index(fields=["created_at"], condition=models.Q(status__gte=400) | ~models.Q(error_type=""),
+                         name="requestlog_errors_by_time"),
+            # "Slowest first" in the log list, without sorting the whole table.
+            models.Index(fields=["latency_ms"], name="requestlog_latency"),
+            # Rejected parameters per deployment (routing.selectors.rejected_params): a handful of rows.
+            models.Index(fields=["deployment_id", "rejected_param", "created_at"],
+                         condition=~models.Q(rejected_param=""), name="requestlog_rejected_params"),
+        ]
 
     def __str__(self) -> str:
         return self.request_id
@@ -350,3 +368,20 @@ class RouteVersion(models.Model):
 
     version = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class GatewaySettings(models.Model):
+    """Settings ops change in the admin (one row, pk=1; read by `selectors.gateway_settings()`)."""
+
+    master_key_enabled = models.BooleanField(
+        default=True, verbose_name="master key accepted",
+        help_text="GATEWAY_MASTER_KEY is the bootstrap client key (every group). Retire it once real API keys "
+        "exist: clients presenting it then get 401. Re-enable it here if you need it back.")
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = verbose_name_plural = "gateway settings"
+
+    def __str__(self) -> str:
+        return "Gateway settings"

@@ -1,14 +1,15 @@
 """Database reads. None runs per request: these build the in-memory snapshots, plus
 two rare fallbacks (a key created a moment ago, a response id not in memory)."""
 
+import dataclasses
 import logging
 
 from django.utils import timezone
 
 from routing import keys as keys_mod
 from routing.config.snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
-from routing.models import ApiKey, Deployment, ModelGroup, ParamPolicy, ResponseAffinity, RouteVersion
-from routing.policy import Rule, compile_rule
+from routing.models import ApiKey, Deployment, GatewaySettings, ModelGroup, ParamPolicy, ResponseAffinity, RouteVersion
+from routing.policy import ACTIONS, Rule, compile_rule
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +88,74 @@ def response_deployments(response_ids: list[str]) -> dict[str, tuple[int, str]]:
     rows = (ResponseAffinity.objects.filter(response_id__in=response_ids, expires_at__gt=timezone.now())
             .values_list("response_id", "deployment_id", "group_name"))
     return {rid: (dep_id, group) for rid, dep_id, group in rows}
+
+
+# --- ops console reads (appended; the admin calls these) -------------------------------------------------------
+
+def deployment_snap(deployment: Deployment, *, extra_rules: tuple[Rule, ...] = (),
+                    policy: ParamPolicy | None = None) -> DeploymentSnap:
+    """One deployment as the gateway would call it now, whether enabled or not: its current row, its policy's
+    compiled rules (or `policy`'s instead, to preview another policy on it), then `extra_rules`.
+    Raises ValueError when the stored upstream key cannot be decrypted."""
+    policies = {p.pk: p for p in ParamPolicy.objects.prefetch_related("rules")}
+    chosen_id = policy.pk if policy is not None else deployment.policy_id
+    api_key = deployment.api_key  # ValueError when it cannot be decrypted
+    snap = _deployment_snap(deployment, deployment.group.name, {})
+    return dataclasses.replace(snap, api_key=api_key,
+                               rules=policy_rules(policies.get(chosen_id), policies) + tuple(extra_rules))
+
+
+def effective_rules(*, policy: ParamPolicy) -> list[dict]:
+    """A policy's rules as the engine applies them: its `extends` chain (base first), enabled rules only,
+    in phase order (reject → allow_only → drop → rename → set → default), list order within a phase."""
+    chain, seen, node = [], set(), policy
+    while node is not None and node.pk not in seen:
+        seen.add(node.pk)
+        chain.append(node)
+        node = node.extends
+    rows = []
+    for depth, pol in enumerate(reversed(chain)):
+        for rule in pol.rules.order_by("position", "id"):
+            if rule.enabled:
+                rows.append({"rule": rule, "policy": pol, "inherited": pol.pk != policy.pk, "depth": depth})
+    rows.sort(key=lambda r: ACTIONS.index(r["rule"].action))  # stable: chain and list order within a phase
+    return rows
+
+
+def gateway_settings() -> GatewaySettings:
+    """The settings row (defaults when it was never saved)."""
+    return GatewaySettings.objects.filter(pk=1).first() or GatewaySettings(pk=1)
+
+
+def master_key_enabled() -> bool:
+    """Whether GATEWAY_MASTER_KEY is still accepted (ops retire it in the admin once real keys exist)."""
+    return gateway_settings().master_key_enabled
+
+
+def usable_api_keys_exist() -> bool:
+    """At least one active client key that has not expired."""
+    from django.db.models import Q
+
+    return ApiKey.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()), is_active=True).exists()
+
+
+def rejected_params(*, deployment_id: int | None = None, limit: int = 50) -> list[dict]:
+    """Parameters upstreams refused (RequestLog.rejected_param), per deployment and parameter: count, first and
+    last seen, the latest request id. One grouped query over the partial index `requestlog_rejected_params`,
+    plus one indexed lookup per row for the example id; most recent first."""
+    from django.db.models import Count, Max, Min
+
+    from routing.models import RequestLog
+
+    rows = RequestLog.objects.exclude(rejected_param="")
+    if deployment_id is not None:
+        rows = rows.filter(deployment_id=deployment_id)
+    grouped = list(rows.values("deployment_id", "rejected_param")
+                   .annotate(count=Count("id"), first_seen=Min("created_at"), last_seen=Max("created_at"),
+                             deployment_name=Max("deployment_name"))
+                   .order_by("-last_seen")[:limit])
+    for row in grouped:
+        row["example_request_id"] = (
+            RequestLog.objects.filter(deployment_id=row["deployment_id"], rejected_param=row["rejected_param"],
+                                      created_at=row["last_seen"]).values_list("request_id", flat=True).first())
+    return grouped

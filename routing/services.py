@@ -2,11 +2,23 @@
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
 from routing import keys as keys_mod
-from routing.models import ApiKey, Deployment, ModelGroup, ParamPolicy, PolicyRule, Provider, RouteVersion
+from routing import selectors
+from routing.models import (
+    ApiKey,
+    Deployment,
+    GatewaySettings,
+    ModelGroup,
+    ParamPolicy,
+    PolicyRule,
+    Provider,
+    RequestLog,
+    RouteVersion,
+)
 
 AZURE_RESPONSES_PRESET = "azure-responses"
 
@@ -103,3 +115,120 @@ def api_keys_revoke(*, key_ids: list[int]) -> int:
         key.save(update_fields=["is_active"])
         revoked += 1
     return revoked
+
+
+# --- ops console writes (appended) ------------------------------------------------------------------------------
+
+@transaction.atomic
+def deployments_set_enabled(*, deployment_ids: list[int], enabled: bool) -> int:
+    """Enable or disable deployments one save at a time (signals bump the route version; history records
+    who did it). Returns how many changed."""
+    changed = 0
+    for dep in Deployment.objects.filter(pk__in=deployment_ids).exclude(enabled=enabled):
+        dep.enabled = enabled
+        dep.save(update_fields=["enabled", "updated_at"])
+        changed += 1
+    return changed
+
+
+def _free_name(taken, base: str, limit: int = 200) -> str:
+    """`base (copy)`, `base (copy 2)`, ... the first not in `taken`, within `limit` characters."""
+    for n in range(1, 1000):
+        suffix = " (copy)" if n == 1 else f" (copy {n})"
+        name = base[: limit - len(suffix)] + suffix
+        if not taken(name):
+            return name
+    raise ValueError("no free name")
+
+
+@transaction.atomic
+def deployment_clone(*, deployment: Deployment) -> Deployment:
+    """A disabled copy in the same group (same upstream, key, policy, limits), for ops to edit and enable."""
+    clone = Deployment.objects.get(pk=deployment.pk)
+    clone.pk = clone.id = None
+    clone._state.adding = True
+    clone.name = _free_name(lambda n: Deployment.objects.filter(group_id=clone.group_id, name=n).exists(),
+                            deployment.name)
+    clone.enabled = False
+    clone.save()
+    return clone
+
+
+@transaction.atomic
+def policy_copy(*, policy: ParamPolicy) -> ParamPolicy:
+    """An editable copy of a policy (a built-in preset is read-only): same description, base and rules."""
+    copy = ParamPolicy.objects.create(
+        name=_free_name(lambda n: ParamPolicy.objects.filter(name=n).exists(), policy.name),
+        description=policy.description, extends=policy.extends, builtin=False)
+    for rule in policy.rules.all():
+        rule.pk = rule.id = None
+        rule._state.adding = True
+        rule.policy = copy
+        rule.save()
+    return copy
+
+
+@transaction.atomic
+def policy_add_drop_rule(*, deployment: Deployment, path: str, endpoint: str = "any") -> ParamPolicy:
+    """Add `drop <path>` to the policy `deployment` uses. A built-in preset (or no policy) is not edited in
+    place: a new policy extending it is created and the deployment switched to it. Returns the edited policy."""
+    policy = deployment.policy
+    if policy is None or policy.builtin:
+        base = policy
+        name = f"{deployment.name[:180]} params"  # within the 200 characters of ParamPolicy.name
+        if ParamPolicy.objects.filter(name=name).exists():
+            name = _free_name(lambda n: ParamPolicy.objects.filter(name=n).exists(), name)
+        policy = ParamPolicy.objects.create(
+            name=name,
+            description=f"Created for deployment '{deployment.name}' from a rejected parameter.", extends=base)
+        deployment.policy = policy
+        deployment.save(update_fields=["policy", "updated_at"])
+    last = policy.rules.order_by("-position").values_list("position", flat=True).first()
+    PolicyRule.objects.create(policy=policy, position=(last or 0) + 1, action="drop", path=path, endpoint=endpoint)
+    return policy
+
+
+def api_key_regenerate(*, key: ApiKey) -> str:
+    """A new secret for an existing key (same name, groups and limits); the old secret stops working as soon
+    as the gateway processes reload (the save bumps the route version). Returns the new full key, once."""
+    full, key.prefix, key.key_hash = keys_mod.generate()
+    key.save(update_fields=["prefix", "key_hash"])
+    return full
+
+
+def master_key_set_enabled(*, enabled: bool) -> GatewaySettings:
+    """Retire (or bring back) the bootstrap GATEWAY_MASTER_KEY. Retiring needs a usable client key first,
+    so ops cannot lock every client out by accident."""
+    row = selectors.gateway_settings()
+    if not enabled and not selectors.usable_api_keys_exist():
+        raise ValidationError("Create an active API key before retiring the master key.")
+    row.master_key_enabled = enabled
+    row.save()
+    return row
+
+
+@transaction.atomic
+def policy_restore(*, policy: ParamPolicy, as_of: datetime) -> ParamPolicy:
+    """Put a policy and its rules back as they were at `as_of` (django-simple-history's records): fields,
+    rules that existed then (recreated when deleted since), rules added since removed."""
+    then = ParamPolicy.history.as_of(as_of).get(pk=policy.pk)
+    policy.name, policy.description, policy.extends_id = then.name, then.description, then.extends_id
+    policy.save()
+    old_rules = {r.pk: r for r in PolicyRule.history.as_of(as_of).filter(policy_id=policy.pk)}
+    PolicyRule.objects.filter(policy=policy).exclude(pk__in=old_rules).delete()
+    for rule in old_rules.values():
+        rule._state.adding = not PolicyRule.objects.filter(pk=rule.pk).exists()
+        rule.save()
+    return policy
+
+
+def request_logs_prune(*, older_than: datetime, batch_size: int = 5000) -> int:
+    """Delete RequestLog rows created before `older_than`, oldest first, `batch_size` rows per statement and
+    transaction, so the log writer is never blocked for long. Returns how many were deleted."""
+    deleted = 0
+    while True:
+        ids = list(RequestLog.objects.filter(created_at__lt=older_than).order_by("created_at")
+                   .values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += RequestLog.objects.filter(pk__in=ids).delete()[0]

@@ -5,9 +5,9 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from routing.models import ApiKey, Deployment, GroupFallback, ModelGroup, ParamPolicy, PolicyRule
+from routing.models import ApiKey, Deployment, GatewaySettings, GroupFallback, ModelGroup, ParamPolicy, PolicyRule
 
-_WATCHED = (ModelGroup, Deployment, ParamPolicy, PolicyRule, ApiKey, GroupFallback)
+_WATCHED = (ModelGroup, Deployment, ParamPolicy, PolicyRule, ApiKey, GroupFallback, GatewaySettings)
 
 
 def _changed(**kwargs) -> None:

@@ -1,6 +1,7 @@
 """gateway/listener.py through a real server and raw sockets: header floods, oversized heads
 and slow or silent clients are cut off, and a long response is not."""
 
+import re
 import socket
 import time
 
@@ -70,7 +71,8 @@ def test_a_head_that_does_not_arrive_in_time_gets_408(strict_server, first_bytes
         assert data.startswith(b"HTTP/1.1 408 ") and 0.8 < time.monotonic() - started < 3
 
 
-def test_a_response_longer_than_the_head_timeout_is_not_cut(strict_server, fake_azure, azure_route, make_key):
+def test_a_response_longer_than_the_head_timeout_is_not_cut(strict_server, fake_azure, azure_route, make_key,
+                                                            wait_for_log):
     fake_azure.event_delay, fake_azure.deltas = 0.3, 6  # ~2 s of stream, twice the head timeout
     dep = azure_route(fake_azure, wait=False)
     key = make_key()
@@ -88,3 +90,6 @@ def test_a_response_longer_than_the_head_timeout_is_not_cut(strict_server, fake_
             if data.startswith(b"HTTP/1.1 200 ") or time.monotonic() > deadline:
                 break
         assert data.startswith(b"HTTP/1.1 200 ") and b"response.completed" in data
+    # The row is written just after the stream ends: wait for it, or the end-of-test flush may run first and the
+    # row land in the next test's tables (test_logwriter counts every row).
+    wait_for_log(re.search(rb"x-gateway-request-id: (\S+)", data, re.IGNORECASE).group(1).decode())
