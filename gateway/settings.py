@@ -146,8 +146,9 @@ WHITENOISE_USE_FINDERS = not (STATIC_ROOT / "staticfiles.json").exists()
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start when it is missing
 FORMAT_MODULE_PATH = ["gateway.formats"]  # timestamps with seconds: 2026-11-25 14:03:07 UTC
 
-# /v1/* bodies never reach Django (routing.asgi_api enforces GATEWAY_MAX_BODY_BYTES with a 413); this
-# bounds admin forms, the public login page included (the policy preview's body field is 1 MB at most).
+# /v1/* bodies are bounded by GATEWAY_MAX_BODY_BYTES (routing.api.handler, 413) and read with
+# request.read(), which this does not limit; this bounds admin forms, the public login page
+# included (the policy preview's body field is 1 MB at most).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 

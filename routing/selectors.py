@@ -69,7 +69,8 @@ def load_snapshot() -> RouteSnapshot:
                                    cooldown_seconds=g.cooldown_seconds,
                                    fallbacks=tuple(link.fallback.name for link in g.fallback_links.all()))
     keys = {k.key_hash: key_snap(k) for k in ApiKey.objects.filter(is_active=True).prefetch_related("allowed_groups")}
-    return RouteSnapshot(version=version, groups=groups, keys_by_hash=keys, deployments=deployments)
+    return RouteSnapshot(version=version, groups=groups, keys_by_hash=keys, deployments=deployments,
+                         master_key_enabled=master_key_enabled())
 
 
 def key_snap(k: ApiKey) -> KeySnap:

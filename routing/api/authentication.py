@@ -1,7 +1,8 @@
 """Gateway-key authentication: a DRF authentication class over the in-memory key table.
 
 Accepts `Authorization: Bearer <key>` and `api-key: <key>` (what Azure clients send).
-The master key (GATEWAY_MASTER_KEY) is compared in constant time; client keys are
+The master key (GATEWAY_MASTER_KEY) is compared in constant time, and refused once ops
+have retired it in the admin (the snapshot says so); client keys are
 looked up by their SHA-256 in the route snapshot (a dict access: comparing digests of
 192-bit random keys leaks nothing useful). No database query per request.
 
@@ -68,6 +69,8 @@ def authenticate_key(meta: dict, snap: RouteSnapshot) -> KeySnap | None:
     if not raw:
         return None
     if _is_master(raw):
+        if not snap.master_key_enabled:
+            raise AuthenticationFailed("This key has been retired; use a client key.", code="invalid_api_key")
         return MASTER
     key = snap.keys_by_hash.get(keys.hash_key(raw))
     if key is None:

@@ -68,3 +68,4 @@ class RouteSnapshot:
     groups: dict[str, GroupSnap]
     keys_by_hash: dict[str, KeySnap]
     deployments: dict[int, DeploymentSnap]
+    master_key_enabled: bool = True  # ops retire GATEWAY_MASTER_KEY in the admin once real keys exist

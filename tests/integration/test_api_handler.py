@@ -101,3 +101,21 @@ def test_unknown_paths_and_methods_are_openai_shaped(gateway, http, key_for_any)
     assert_openai_error(http.get("/v1/responses", headers=bearer(key_for_any)), 405, code="method_not_allowed")
     assert_openai_error(http.request("PATCH", "/v1/models", headers=bearer(key_for_any)), 405,
                         code="method_not_allowed")
+
+
+def test_api_bodies_are_bounded_by_their_own_limit_not_the_admins(gateway, fake_azure, azure_route, make_key,
+                                                                   tmp_path):
+    """An 8 MB Responses body (a long conversation, an image) is fine under GATEWAY_MAX_BODY_BYTES,
+    though the admin's form limit (DATA_UPLOAD_MAX_MEMORY_SIZE) is 4 MiB."""
+    dep = azure_route(fake_azure, wait=False)
+    key = make_key()
+    server = GatewayServer(database_url=server_database_url(), workdir=tmp_path, name="big",
+                           env={"GATEWAY_MAX_BODY_BYTES": str(16 * 1024 * 1024)}).start()
+    try:
+        body = {"model": dep.group.name, "input": "x" * (8 * 1024 * 1024)}
+        response = eventually(lambda: (r := httpx.post(server.url + "/v1/responses", json=body, headers=bearer(key),
+                                                       timeout=30)).status_code != 404 and r, timeout=5)
+        assert response.status_code == 200, response.text[:300]
+        assert len(fake_azure.last().body) > 8 * 1024 * 1024
+    finally:
+        server.stop()

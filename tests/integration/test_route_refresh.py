@@ -120,3 +120,19 @@ def test_policy_rule_change_goes_live(fake_azure, azure_route, make_key, http):
         return "metadata" not in fake_azure.last().json
 
     eventually(dropped, timeout=DEADLINE, message="the new policy rule never applied")
+
+
+def test_a_retired_master_key_is_refused_everywhere_and_can_come_back(fake_azure, azure_route, master_key, http):
+    from routing.models import GatewaySettings
+
+    dep = azure_route(fake_azure)
+
+    def ask_as_master() -> int:
+        return http.post("/v1/responses", json={"model": dep.group.name, "input": "x"},
+                         headers=bearer(master_key)).status_code
+
+    assert ask_as_master() == 200
+    GatewaySettings.objects.update_or_create(pk=1, defaults={"master_key_enabled": False})  # as the admin saves it
+    eventually(lambda: ask_as_master() == 401, timeout=DEADLINE, message="the retired master key still works")
+    GatewaySettings.objects.update_or_create(pk=1, defaults={"master_key_enabled": True})
+    eventually(lambda: ask_as_master() == 200, timeout=DEADLINE)
