@@ -1,12 +1,22 @@
 """Database writes (keyword-only, typed)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
+from django.utils import timezone
 
 from routing import keys as keys_mod
-from routing.models import ApiKey, Deployment, ModelGroup, ParamPolicy, PolicyRule, Provider, RouteVersion
+from routing.models import (
+    ApiKey,
+    BridgedResponse,
+    Deployment,
+    ModelGroup,
+    ParamPolicy,
+    PolicyRule,
+    Provider,
+    RouteVersion,
+)
 
 AZURE_RESPONSES_PRESET = "azure-responses"
 
@@ -103,3 +113,42 @@ def api_keys_revoke(*, key_ids: list[int]) -> int:
         key.save(update_fields=["is_active"])
         revoked += 1
     return revoked
+
+
+# --- the Chat bridge's response store (routing/forwarding/bridge_store.py) ---------------------------------------
+
+def bridged_response_save(*, response_id: str, group_name: str, deployment_id: int | None, previous_response_id: str,
+                          response: bytes, input_items: bytes, ttl_seconds: float) -> BridgedResponse:
+    now = timezone.now()
+    return BridgedResponse.objects.create(
+        response_id=response_id, group_name=group_name, deployment_id=deployment_id,
+        previous_response_id=previous_response_id, response=response.decode(), input_items=input_items.decode(),
+        size=len(response) + len(input_items), created_at=now, expires_at=now + timedelta(seconds=ttl_seconds))
+
+
+def bridged_response_delete(*, response_id: str) -> bool:
+    return BridgedResponse.objects.filter(response_id=response_id).delete()[0] > 0
+
+
+def bridged_responses_prune(*, max_total_bytes: int, batch: int = 1000) -> tuple[int, int]:
+    """Delete expired stored responses, then the oldest ones until the rest fit `max_total_bytes`.
+    Returns (expired, trimmed). Deletes in batches, each its own statement."""
+    expired = 0
+    while True:
+        ids = list(BridgedResponse.objects.filter(expires_at__lte=timezone.now())
+                   .values_list("response_id", flat=True)[:batch])
+        if not ids:
+            break
+        expired += BridgedResponse.objects.filter(response_id__in=ids).delete()[0]
+    total = BridgedResponse.objects.aggregate(total=Sum("size"))["total"] or 0
+    trimmed = 0
+    if total > max_total_bytes:
+        kept, doomed = 0, []
+        for rid, size in BridgedResponse.objects.order_by("-created_at").values_list("response_id", "size") \
+                .iterator(chunk_size=2000):
+            kept += size
+            if kept > max_total_bytes:
+                doomed.append(rid)
+        for start in range(0, len(doomed), batch):
+            trimmed += BridgedResponse.objects.filter(response_id__in=doomed[start:start + batch]).delete()[0]
+    return expired, trimmed
