@@ -14,12 +14,12 @@ Capabilities are plain strings:
 
 Each deployment field is a tri-state: None takes the provider's default, True/False override it.
 
-| provider          | responses | chat | compact        | chat.reasoning_effort | chat.stream_usage                         |
-|-------------------|-----------|------|----------------|-----------------------|-------------------------------------------|
-| azure             | yes       | yes  | = responses    | yes                   | v1 API, or api-version 2024-09-01 or later |
-| openai            | yes       | yes  | = responses    | yes                   | yes                                       |
-| openai_compatible | no        | yes  | = responses    | no                    | no                                        |
-| mock              | yes       | yes  | = responses    | yes                   | yes                                       |
+| provider          | responses | chat | chat.reasoning_effort | chat.stream_usage                     |
+|-------------------|-----------|------|-----------------------|---------------------------------------|
+| azure             | yes       | yes  | yes                   | v1 API, or api-version >= 2024-09-01  |
+| openai            | yes       | yes  | yes                   | yes                                   |
+| openai_compatible | no        | yes  | no                    | no                                    |
+| mock              | yes       | yes  | yes                   | yes                                   |
 
 "compact" defaults to whatever "responses" resolved to (compact is a Responses endpoint).
 """

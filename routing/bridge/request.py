@@ -15,7 +15,9 @@
 | `reasoning.effort`                          | `reasoning_effort`, where the upstream accepts it       |
 | `store`, `metadata`, `previous_response_id` | kept by the gateway (its store), not sent               |
 | `background: false`, `truncation: "disabled"`, `include: []`, null values | nothing to send (the defaults) |
-| `model`, `stream`, `stream_options`, `temperature`, `top_p`, `parallel_tool_calls`, `user`, `safety_identifier`, `prompt_cache_key`, `prompt_cache_retention`, `service_tier`, unknown keys | as they are |
+| `model`, `stream`, `stream_options`, `temperature`, `top_p`, `parallel_tool_calls`, | as they are      |
+| `user`, `safety_identifier`, `prompt_cache_key`, `prompt_cache_retention`,           |                  |
+| `service_tier`, and keys the gateway does not know                                   |                  |
 
 With no Chat equivalent (`NO_EQUIVALENT`, `reasoning.summary`, `reasoning.effort` where the
 upstream does not accept it, other `text` keys): left in the body as `leftovers` for the policy

@@ -68,7 +68,8 @@ def usage_of(usage) -> dict | None:
     details_in = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
     details_out = (usage.get("completion_tokens_details")
                    if isinstance(usage.get("completion_tokens_details"), dict) else {})
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": _int(details_in.get("cached_tokens")) or 0},
+    return {"input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": _int(details_in.get("cached_tokens")) or 0},
             "output_tokens": completion,
             "output_tokens_details": {"reasoning_tokens": _int(details_out.get("reasoning_tokens")) or 0},
             "total_tokens": _int(usage.get("total_tokens")) or prompt + completion}

@@ -53,7 +53,8 @@ CASES = [
      {"messages": [
          {"role": "user", "content": "Weather?"},
          {"role": "assistant", "content": "Let me see.", "tool_calls": [
-             {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+             {"id": "call_1", "type": "function",
+              "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
              {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
          {"role": "tool", "tool_call_id": "call_1", "content": "22C"},
          {"role": "tool", "tool_call_id": "call_2", "content": "n/a"}]},
@@ -201,7 +202,8 @@ def test_context_repeats_the_request_parameters():
 # ------------------------------------------------------------------------------- nothing added that is not listed
 
 _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5),
-                    st.lists(st.integers(0, 3), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+                    st.lists(st.integers(0, 3), max_size=2),
+                    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 _KNOWN = sorted(PASSTHROUGH | KEPT_BY_GATEWAY | NO_EQUIVALENT - {"model"})
 
 

@@ -3,9 +3,9 @@ to the openai SDK's own stream accumulator (what `client.responses.stream()` run
 of order, deltas for items never announced and items whose identity changes."""
 
 import pytest
+from openai import omit
 from openai._models import construct_type_unchecked
 from openai.lib.streaming.responses._responses import ResponseStreamState
-from openai import omit
 from openai.types.responses import ResponseStreamEvent
 
 from routing.bridge import BadAnswer, Context
@@ -104,7 +104,8 @@ def test_tool_calls_split_across_chunks():
 
 def test_interleaved_tool_calls_keep_their_own_items():
     events = run([
-        chunk({"tool_calls": [tool(0, id="a", name="f", arguments="{\"x\":"), tool(1, id="b", name="g", arguments="[")]}),
+        chunk({"tool_calls": [tool(0, id="a", name="f", arguments="{\"x\":"),
+                              tool(1, id="b", name="g", arguments="[")]}),
         chunk({"tool_calls": [tool(1, arguments="1]"), tool(0, arguments="2}")]}), chunk({}, finish="tool_calls")])
     output = events[-1][1]["response"]["output"]
     assert [o["arguments"] for o in output] == ["{\"x\":2}", "[1]"]
