@@ -175,7 +175,8 @@ class AdminSession:
             "first_byte_timeout": dep.first_byte_timeout, "idle_timeout": dep.idle_timeout,
             "total_timeout": dep.total_timeout, "policy": dep.policy_id or "",
             **{name: {None: "unknown", True: "true", False: "false"}[getattr(dep, name)] for name in CAPABILITIES},
-            "collect_stream_usage": "on" if dep.collect_stream_usage else None, "enabled": "on" if dep.enabled else None,
+            "collect_stream_usage": "on" if dep.collect_stream_usage else None,
+            "enabled": "on" if dep.enabled else None,
             "_save": "Save",
         }
         data.update(changes)
