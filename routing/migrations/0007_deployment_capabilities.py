@@ -1,31 +1,12 @@
 """Deployment capabilities (routing/capabilities.py): which APIs the upstream speaks, tri-state
 fields where blank takes the provider's default, plus the "collect stream usage" switch.
 
-`supports_compact` becomes `speaks_compact`: a deployment that could not serve compact keeps
-False; one that could takes the default (which is "as the Responses API").
-
-Existing OpenAI-compatible deployments keep what they did before this migration: /v1/responses
-went to their own /responses, so they are marked as speaking it (new ones default to chat only
-and are bridged). Untick "Responses API" on those that only speak Chat Completions.
+Schema only: 0008 fills them from `supports_compact` and 0009 removes that column (data and
+schema changes in separate migrations: PostgreSQL refuses an ALTER TABLE in a transaction that
+has just updated the table's rows, "pending trigger events").
 """
 
 from django.db import migrations, models
-
-
-def forwards(apps, schema_editor):
-    Deployment = apps.get_model("routing", "Deployment")
-    Deployment.objects.filter(supports_compact=False).update(speaks_compact=False)
-    Deployment.objects.filter(provider="openai_compatible").update(speaks_responses=True)
-
-
-def backwards(apps, schema_editor):
-    Deployment = apps.get_model("routing", "Deployment")
-    # Compact was possible where it was ticked, or left blank on a deployment speaking the Responses API.
-    Deployment.objects.update(supports_compact=False)
-    speaks_responses = models.Q(speaks_responses=True) | (models.Q(speaks_responses__isnull=True)
-                                                          & ~models.Q(provider="openai_compatible"))
-    Deployment.objects.filter(models.Q(speaks_compact=True) | (models.Q(speaks_compact__isnull=True)
-                                                               & speaks_responses)).update(supports_compact=True)
 
 
 class Migration(migrations.Migration):
@@ -65,9 +46,4 @@ class Migration(migrations.Migration):
             name='speaks_responses',
             field=models.BooleanField(blank=True, default=None, help_text="The upstream serves /responses. Blank: the provider's default (Azure, OpenAI: yes; OpenAI-compatible: no). Without it, /v1/responses is answered through the Chat bridge.", null=True, verbose_name='Responses API'),
         ),
-            migrations.RunPython(forwards, backwards),
-        migrations.RemoveField(
-            model_name='deployment',
-            name='supports_compact',
-        ),
-    ]
+        ]

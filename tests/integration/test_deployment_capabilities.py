@@ -9,7 +9,7 @@ from django.urls import reverse
 from routing.models import Deployment, ModelGroup
 from routing.selectors import load_snapshot
 
-BEFORE, AFTER = ("routing", "0006_requestlog_quarantine"), ("routing", "0007_deployment_capabilities")
+BEFORE, AFTER = ("routing", "0006_requestlog_quarantine"), ("routing", "0009_remove_deployment_supports_compact")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0007_deployment_capabilities'),
+        ('routing', '0009_remove_deployment_supports_compact'),
     ]
 
     operations = [
