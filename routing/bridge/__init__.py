@@ -53,3 +53,15 @@ class Context:
     echo: dict  # the request parameters a Response object repeats (instructions, tools, text, ...)
     store: bool = True
     created_at: int = field(default_factory=lambda: int(time.time()))
+    namespaced: dict = field(default_factory=dict)  # chat function name -> (namespace, name) of a namespaced tool
+
+    def tool_name(self, chat_name: str) -> tuple[str, str | None]:
+        """(name, namespace) of the Responses tool a chat tool call names."""
+        found = self.namespaced.get(chat_name)
+        return (found[1], found[0]) if found else (chat_name, None)
+
+
+def chat_tool_name(name: str, namespace: str | None) -> str:
+    """The Chat Completions name of a function in a Responses tool namespace: `namespace__name` (the
+    flat name Codex itself gave MCP tools before namespaces existed)."""
+    return f"{namespace}__{name}" if namespace else name

@@ -9,6 +9,8 @@
 | `function_call_output` items                | `tool` messages                                         |
 | `reasoning` items                           | not sent (Chat has no reasoning input; counted)         |
 | `tools` (function), `tool_choice`           | `tools` / `tool_choice` in the Chat shape               |
+| `namespace` tools (function tools in a group) | functions named `namespace__name`, the namespace's      |
+|                                             | description before each one's; calls map back           |
 | `max_output_tokens`                         | `max_completion_tokens`                                 |
 | `text.format` (text, json_object, json_schema) | `response_format`                                    |
 | `text.verbosity`                            | `verbosity`                                             |
@@ -27,7 +29,7 @@ tools, file inputs, `item_reference`, ...) are a 400 at once, naming the item.
 
 from dataclasses import dataclass
 
-from routing.bridge import BridgeRefused, Context
+from routing.bridge import BridgeRefused, Context, chat_tool_name
 from routing.capabilities import CHAT_REASONING_EFFORT
 
 PASSTHROUGH = frozenset({"model", "stream", "stream_options", "temperature", "top_p", "parallel_tool_calls",
@@ -103,7 +105,7 @@ def to_chat(body: dict, *, capabilities: frozenset[str], response_id: str,
         out["messages"] = messages  # with neither input nor instructions there is nothing to send: the upstream says so
     echo = {key: body[key] for key in ECHOED if key in body}
     context = Context(response_id=response_id, model=str(body.get("model", "")), echo=echo,
-                      store=body.get("store") is not False)
+                      store=body.get("store") is not False, namespaced=_namespaced(body.get("tools")))
     return Translation(body=out, changes=changes, leftovers=leftovers, context=context)
 
 
@@ -130,8 +132,10 @@ def _items_to_messages(items: list, where: str, messages: list[dict], counts: di
             counts["developer"] += role == "developer"
             messages.append({"role": ROLES[role], "content": _content(item.get("content"), f"{path}.content")})
         elif kind == "function_call":
+            namespace = item.get("namespace")
+            name = chat_tool_name(_text(item, "name", path), namespace if isinstance(namespace, str) else None)
             call = {"id": _text(item, "call_id", path), "type": "function",
-                    "function": {"name": _text(item, "name", path), "arguments": _text(item, "arguments", path)}}
+                    "function": {"name": name, "arguments": _text(item, "arguments", path)}}
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
@@ -192,21 +196,47 @@ def _refuse_type(path: str, value, expected: str):
 def _tools(value, out, changes, leftovers, caps) -> None:
     if not isinstance(value, list):
         _refuse_type("tools", value, "a list")
-    tools = []
+    tools: list[dict] = []
     for i, tool in enumerate(value):
         path = f"tools[{i}]"
         kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind != "function":
+        if kind == "function":
+            tools.append(_function(tool, path))
+        elif kind == "namespace":
+            namespace, inner = _text(tool, "name", path), tool.get("tools")
+            if not isinstance(inner, list):
+                _refuse_type(f"{path}.tools", inner, "a list")
+            about = tool.get("description") if isinstance(tool.get("description"), str) else ""
+            for j, member in enumerate(inner):
+                where = f"{path}.tools[{j}]"
+                if not isinstance(member, dict) or member.get("type") != "function":
+                    raise BridgeRefused(where, f"Only function tools in a namespace can be expressed in Chat "
+                                               f"Completions ('{where}').")
+                function = _function(member, where, namespace=namespace)
+                if about:
+                    own = function["function"].get("description")
+                    function["function"]["description"] = f"{about}\n\n{own}" if own else about
+                tools.append(function)
+            changes.append(change(path, "tools", namespace=namespace, functions=len(inner),
+                                  names=chat_tool_name("<name>", namespace)))
+        else:
             raise BridgeRefused(path, f"Tool type {kind!r} ('{path}') cannot be expressed in Chat Completions, which "
                                       "this model's deployment speaks; only function tools can.")
-        unknown = sorted(set(tool) - {"type", "name", "description", "parameters", "strict"})
-        if unknown:
-            raise BridgeRefused(f"{path}.{unknown[0]}", f"'{path}.{unknown[0]}' has no Chat Completions equivalent.")
-        function = {"name": _text(tool, "name", path)}
-        function.update((k, tool[k]) for k in ("description", "parameters", "strict") if tool.get(k) is not None)
-        tools.append({"type": "function", "function": function})
+    names = [t["function"]["name"] for t in tools]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})[0]
+        raise BridgeRefused("tools", f"Two tools would have the name '{twice}' in Chat Completions.")
     out["tools"] = tools
     changes.append(change("tools", "tools", count=len(tools), shape="chat"))
+
+
+def _function(tool: dict, path: str, *, namespace: str | None = None) -> dict:
+    unknown = sorted(set(tool) - {"type", "name", "description", "parameters", "strict"})
+    if unknown:
+        raise BridgeRefused(f"{path}.{unknown[0]}", f"'{path}.{unknown[0]}' has no Chat Completions equivalent.")
+    function = {"name": chat_tool_name(_text(tool, "name", path), namespace)}
+    function.update((k, tool[k]) for k in ("description", "parameters", "strict") if tool.get(k) is not None)
+    return {"type": "function", "function": function}
 
 
 def _tool_choice(value, out, changes, leftovers, caps) -> None:
@@ -274,6 +304,18 @@ def _reasoning(value, out, changes, leftovers, caps) -> None:
 _TRANSLATED = {"tools": _tools, "tool_choice": _tool_choice, "max_output_tokens": _max_output_tokens,
                "text": _text_param, "reasoning": _reasoning}
 _TRANSLATED_KEYS = frozenset(_TRANSLATED)
+
+
+def _namespaced(tools) -> dict:
+    """{chat function name: (namespace, name)} for the functions of the request's namespace tools."""
+    found = {}
+    for tool in tools if isinstance(tools, list) else ():
+        if isinstance(tool, dict) and tool.get("type") == "namespace" and isinstance(tool.get("name"), str) \
+                and isinstance(tool.get("tools"), list):
+            for member in tool["tools"]:
+                if isinstance(member, dict) and isinstance(member.get("name"), str):
+                    found[chat_tool_name(member["name"], tool["name"])] = (tool["name"], member["name"])
+    return found
 
 
 def refused_leftover(path: str, model: str) -> BridgeRefused:

@@ -3,7 +3,8 @@
 - `message.content` → a `message` item with one `output_text` part (`refusal` → a `refusal` part);
 - `message.reasoning_content` (or `reasoning`, as vLLM and others send it) → a `reasoning` item
   with one `reasoning_text` part, placed first;
-- `message.tool_calls` → one `function_call` item each (`call_id` = the chat tool call id);
+- `message.tool_calls` → one `function_call` item each (`call_id` = the chat tool call id; a
+  namespaced tool's `namespace__name` back to its `name` and `namespace`);
 - `finish_reason` "length" → status `incomplete` (`max_output_tokens`), "content_filter" →
   `incomplete` (`content_filter`), anything else → `completed`;
 - `usage` (prompt/completion tokens and their details) → the Responses usage object.
@@ -89,9 +90,15 @@ def reasoning_item(item_id: str, text: str, *, status: str = "completed") -> dic
             "content": [{"type": "reasoning_text", "text": text}]}
 
 
-def function_call_item(item_id: str, call_id: str, name: str, arguments: str, *, status: str = "completed") -> dict:
-    return {"id": item_id, "type": "function_call", "status": status, "arguments": arguments, "call_id": call_id,
+def function_call_item(item_id: str, call_id: str, chat_name: str, arguments: str, ctx: Context, *,
+                       status: str = "completed") -> dict:
+    """A function_call item for a chat tool call (a namespaced tool's call gets its name and namespace back)."""
+    name, namespace = ctx.tool_name(chat_name)
+    item = {"id": item_id, "type": "function_call", "status": status, "arguments": arguments, "call_id": call_id,
             "name": name}
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
 
 
 def arguments_text(arguments) -> str:
@@ -137,7 +144,7 @@ def from_completion(completion, ctx: Context) -> dict:
                 or not isinstance(function.get("name"), str):
             raise BadAnswer("a tool call the bridge cannot translate")
         output.append(function_call_item(new_id("fc_gw_"), call.get("id") or new_id("call_gw_"), function["name"],
-                                         arguments_text(function.get("arguments")), status=item_status))
+                                         arguments_text(function.get("arguments")), ctx, status=item_status))
     return finished(skeleton(ctx), status=status, incomplete=incomplete, output=output,
                     usage=usage_of(completion.get("usage")), model=completion.get("model"),
                     service_tier=completion.get("service_tier"))

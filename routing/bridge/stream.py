@@ -202,7 +202,7 @@ class StreamTranslator:
         call.index, call.item_id = self._new_index(), new_id("fc_gw_")
         call.call_id = call.call_id or new_id("call_gw_")
         events.append(self._event("response.output_item.added", output_index=call.index,
-                                  item=function_call_item(call.item_id, call.call_id, call.name, "",
+                                  item=function_call_item(call.item_id, call.call_id, call.name, "", self.ctx,
                                                           status="in_progress")))
 
     # --- the end --------------------------------------------------------------------------------------------
@@ -220,9 +220,9 @@ class StreamTranslator:
                 self._announce(events, call)  # a call with no arguments at all
         for call in sorted(self.calls.values(), key=lambda c: c.index):
             arguments = "".join(call.arguments)
-            item = function_call_item(call.item_id, call.call_id, call.name, arguments, status=item_status)
+            item = function_call_item(call.item_id, call.call_id, call.name, arguments, self.ctx, status=item_status)
             events.append(self._event("response.function_call_arguments.done", item_id=call.item_id,
-                                      output_index=call.index, name=call.name, arguments=arguments))
+                                      output_index=call.index, name=item["name"], arguments=arguments))
             events.append(self._event("response.output_item.done", output_index=call.index, item=item))
             self.items[call.index] = item
         output = [self.items[i] for i in sorted(self.items)]

@@ -227,3 +227,35 @@ def test_every_key_sent_is_the_clients_or_listed(extra, text_input, with_tools):
     for key in body:
         consumed = {c["path"].split("[")[0].split(".")[0] for c in result.changes}
         assert key in result.body or key in consumed, key  # nothing disappears without an entry
+
+
+NAMESPACE = {"type": "namespace", "name": "mcp__docs", "description": "Docs server.", "tools": [
+    {"type": "function", "name": "search", "description": "Search.", "parameters": {"type": "object"}},
+    {"type": "function", "name": "fetch", "parameters": {"type": "object"}}]}
+
+
+def test_namespace_tools_become_prefixed_functions():
+    result = chat({"model": "m", "tools": [FUNCTION_TOOL, NAMESPACE], "input": [
+        {"type": "function_call", "call_id": "c1", "namespace": "mcp__docs", "name": "search", "arguments": "{}"}]})
+    assert [t["function"]["name"] for t in result.body["tools"]] == ["get_weather", "mcp__docs__search",
+                                                                     "mcp__docs__fetch"]
+    assert result.body["tools"][1]["function"]["description"] == "Docs server.\n\nSearch."
+    assert result.body["tools"][2]["function"]["description"] == "Docs server."
+    assert result.body["messages"][0]["tool_calls"][0]["function"]["name"] == "mcp__docs__search"
+    entry = next(c for c in result.changes if c["path"] == "tools[1]")
+    assert entry == {"action": "translate", "path": "tools[1]", "to": "tools", "namespace": "mcp__docs",
+                     "functions": 2, "names": "mcp__docs__<name>"}
+    assert result.context.tool_name("mcp__docs__fetch") == ("fetch", "mcp__docs")
+    assert result.context.tool_name("get_weather") == ("get_weather", None)
+
+
+@pytest.mark.parametrize("tools, param", [
+    ([{"type": "namespace", "name": "ns", "tools": [{"type": "web_search"}]}], "tools[0].tools[0]"),
+    ([{"type": "namespace", "name": "ns", "tools": "x"}], "tools[0].tools"),
+    ([dict(FUNCTION_TOOL, name="a__b"), {"type": "namespace", "name": "a", "tools": [
+        {"type": "function", "name": "b"}]}], "tools"),  # the same name twice in Chat
+])
+def test_namespaces_chat_cannot_express(tools, param):
+    with pytest.raises(BridgeRefused) as refused:
+        chat({"model": "m", "tools": tools})
+    assert refused.value.param == param

@@ -84,3 +84,13 @@ def test_untranslatable_answers(bad):
 ])
 def test_usage(usage, expected):
     assert usage_of(usage) == expected
+
+
+def test_namespaced_tool_calls_get_their_namespace_back():
+    ctx = Context(response_id="r", model="m", echo={}, namespaced={"mcp__docs__search": ("mcp__docs", "search")})
+    message = {"content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "mcp__docs__search", "arguments": "{}"}},
+        {"id": "c2", "type": "function", "function": {"name": "plain", "arguments": "{}"}}]}
+    first, second = from_completion(completion(message, finish="tool_calls"), ctx)["output"]
+    assert (first["name"], first["namespace"]) == ("search", "mcp__docs")
+    assert second["name"] == "plain" and "namespace" not in second

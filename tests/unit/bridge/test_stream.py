@@ -172,3 +172,16 @@ def test_bounds():
             max_bytes=10**6)
     with pytest.raises(BadAnswer):
         run([chunk({"tool_calls": [{"index": "0", "function": {"arguments": "x"}}]})])
+
+
+def test_namespaced_tool_call_in_a_stream():
+    ctx = Context(response_id="r", model="m", echo={}, namespaced={"ns__f": ("ns", "f")})
+    translator = StreamTranslator(ctx, max_bytes=1000)
+    events = translator.start() + translator.feed(chunk({"tool_calls": [tool(0, id="c", name="ns__f", arguments="{")]}))
+    events += translator.feed(chunk({"tool_calls": [tool(0, arguments="}")]}, finish="tool_calls"))
+    events += translator.finish()
+    added = next(p for n, p in events if n == "response.output_item.added")["item"]
+    done = next(p for n, p in events if n == "response.function_call_arguments.done")
+    assert (added["name"], added["namespace"], done["name"]) == ("f", "ns", "f")
+    assert events[-1][1]["response"]["output"][0]["namespace"] == "ns"
+    sdk_final(events)
