@@ -230,7 +230,7 @@ class FakeUpstream:
         self.responses_params = set(RESPONSES_PARAMS)
         self.speaks_responses = True  # False: a chat-only server (vLLM, Ollama, ...): /responses* are 404
         self.chat_stream_options = {"include_usage", "include_obfuscation"}  # what chat's stream_options may hold
-        self.chat_script = None  # the chat answer: see upstream_payloads.build_chat_completion
+        self.chat_script = None  # the chat answer: see upstream_payloads.build_chat_completion; a list: one per call
         self.clear()
 
     def clear(self) -> None:
@@ -463,11 +463,18 @@ class FakeUpstream:
         events = p.number_events(p.response_events(response, with_obfuscation=obfuscate))
         return await self._stream(request, [p.frame(e) for e in events])
 
+    def _next_chat_script(self) -> dict[str, Any] | None:
+        with self._cond:
+            script = self.chat_script
+            if isinstance(script, list):  # one per call, the last one for every call after
+                return script.pop(0) if len(script) > 1 else script[0]
+            return script
+
     async def _chat(self, request: web.Request, model: str, body: dict[str, Any]) -> web.StreamResponse:
+        script = self._next_chat_script()
         if body.get("stream") is not True:
-            return self._json(200, p.build_chat_completion(self.mode, model, body, deltas=self.deltas,
-                                                           script=self.chat_script))
-        chunks = p.chat_chunks(self.mode, model, body, deltas=self.deltas, script=self.chat_script)
+            return self._json(200, p.build_chat_completion(self.mode, model, body, deltas=self.deltas, script=script))
+        chunks = p.chat_chunks(self.mode, model, body, deltas=self.deltas, script=script)
         frames = [p.frame(c, with_event_line=False) for c in chunks] + [b"data: [DONE]\n\n"]
         return await self._stream(request, frames)
 
