@@ -215,14 +215,12 @@ class Deployment(models.Model):
     speaks_compact = models.BooleanField(
         null=True, blank=True, default=None, verbose_name="Responses compact",
         help_text="The upstream serves /responses/compact. Blank: as the Responses API.")
-    chat_reasoning_effort = models.BooleanField(
-        null=True, blank=True, default=None, verbose_name="Chat accepts reasoning_effort",
-        help_text="Blank: Azure, OpenAI: yes; OpenAI-compatible: no. The bridge sends a Responses "
-        "reasoning.effort there only with it.")
+    chat_reasoning_effort = models.BooleanField(null=True, blank=True, default=None,
+                                                verbose_name="Chat accepts reasoning_effort",
+                                                help_text="Blank: Azure, OpenAI: yes; OpenAI-compatible: no.")
     chat_stream_usage = models.BooleanField(
         null=True, blank=True, default=None, verbose_name="Chat accepts stream_options.include_usage",
-        help_text="Blank: OpenAI yes; Azure with the v1 API or api-version 2024-09-01 or later; "
-        "OpenAI-compatible no.")
+        help_text="Blank: OpenAI yes; Azure with the v1 API or api-version 2024-09-01 or later; compatible no.")
     collect_stream_usage = models.BooleanField(
         default=False, verbose_name="Collect stream usage",
         help_text="Ask Chat Completions streams for their token usage (stream_options.include_usage) when "
@@ -375,10 +373,8 @@ class ResponseAffinity(models.Model):
 
 
 class BridgedResponse(models.Model):
-    """A Responses object the gateway answered itself through the Chat bridge (routing/bridge/), kept
-    so that `GET /v1/responses/{id}` and `previous_response_id` work on chat-only upstreams. The JSON
-    is stored as the text the client got. Rows expire (`expires_at`) and are pruned to a total size
-    (routing/forwarding/bridge_store.py, `manage.py prune_bridged_responses`)."""
+    """A Response the gateway made through the Chat bridge, as the JSON the client got: what serves GET
+    and `previous_response_id` on chat-only upstreams; expires and is pruned (forwarding/bridge_store.py)."""
 
     response_id = models.CharField(max_length=64, primary_key=True)
     group_name = models.CharField(max_length=200, help_text="The group it was created in (who may read it).")

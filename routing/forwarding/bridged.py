@@ -59,14 +59,11 @@ async def plain(call: Call, answer: Answer, dep: DeploymentSnap, ctx: Context, b
     return call.headers(out)
 
 
-def _blocks(frames: bytes):
-    """(frame, its data) for each frame with data (comments and empty frames are skipped)."""
+def _frames(frames: bytes):
+    """(frame, its data lines joined; b"" for a comment or a frame without data) for each frame."""
     for block in frames.split(b"\n\n"):
-        if not block or block.startswith(b":"):
-            continue
-        lines = [line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
-        if lines:
-            yield block, b"\n".join(lines)
+        if block:
+            yield block, b"\n".join(line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:"))
 
 
 class BridgeStream:
@@ -90,7 +87,9 @@ class BridgeStream:
         async for frames in source:
             events, done = [], False
             try:
-                for _, data in _blocks(frames):
+                for _, data in _frames(frames):
+                    if not data:
+                        continue
                     if data == b"[DONE]":
                         done = True
                         break
@@ -143,8 +142,7 @@ class UsageFilter:
     async def relay(self, source, answer: Answer):
         async for frames in source:
             if not answer.encoded and b'"usage"' in frames:
-                frames = b"".join(block + b"\n\n" for block, data in _frames_with_data(frames)
-                                  if not _usage_only(data))
+                frames = b"".join(block + b"\n\n" for block, data in _frames(frames) if not _usage_only(data))
             if frames:
                 yield frames
 
@@ -156,13 +154,6 @@ class UsageFilter:
 
     def settle(self, call: Call) -> None:
         pass
-
-
-def _frames_with_data(frames: bytes):
-    for block in frames.split(b"\n\n"):
-        if block:
-            lines = [line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
-            yield block, b"\n".join(lines)
 
 
 def _usage_only(data: bytes) -> bool:

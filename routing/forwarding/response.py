@@ -6,7 +6,10 @@ Streams: `SseResponse` is a `StreamingHttpResponse` over the async generator
 `__aiter__` hands that generator to the ASGI handler directly: Django's default wraps it
 in two more generators, and the handler's `aclosing()` then closes only the outer one,
 leaving ours (and with it the upstream connection and the log row) to the garbage
-collector. Here closing the response iterator closes the upstream call at once.
+collector. Here closing the response iterator closes the upstream call at once. A shaper
+(forwarding/bridged.py) may stand between the upstream's frames and the client: the Chat
+bridge's translation to Responses events, or a chat stream minus a usage chunk the gateway
+asked for; it also says whether the stream ended properly and how a broken one ends.
 
 How a stream ends, and what the log row says (`outcome`):
 - completed: the upstream's terminal event (or `[DONE]`) went out;

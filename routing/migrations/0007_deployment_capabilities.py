@@ -19,12 +19,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='deployment',
             name='chat_reasoning_effort',
-            field=models.BooleanField(blank=True, default=None, help_text='Blank: Azure, OpenAI: yes; OpenAI-compatible: no. The bridge sends a Responses reasoning.effort there only with it.', null=True, verbose_name='Chat accepts reasoning_effort'),
+            field=models.BooleanField(blank=True, default=None, help_text='Blank: Azure, OpenAI: yes; OpenAI-compatible: no.', null=True, verbose_name='Chat accepts reasoning_effort'),
         ),
         migrations.AddField(
             model_name='deployment',
             name='chat_stream_usage',
-            field=models.BooleanField(blank=True, default=None, help_text='Blank: OpenAI yes; Azure with the v1 API or api-version 2024-09-01 or later; OpenAI-compatible no.', null=True, verbose_name='Chat accepts stream_options.include_usage'),
+            field=models.BooleanField(blank=True, default=None, help_text='Blank: OpenAI yes; Azure with the v1 API or api-version 2024-09-01 or later; compatible no.', null=True, verbose_name='Chat accepts stream_options.include_usage'),
         ),
         migrations.AddField(
             model_name='deployment',
