@@ -54,9 +54,28 @@ def test_group_common_apis_are_what_every_deployment_speaks(group):
     assert load_snapshot().groups["qwen"].common_apis == {"chat"}
 
 
+def _sequences() -> dict[str, int]:
+    if connection.vendor != "sqlite":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, seq FROM sqlite_sequence")
+        return dict(cursor.fetchall())
+
+
+def _restore(sequences: dict[str, int]) -> None:
+    """SQLite rebuilds a table to change a column, and the rebuilt table's ids start again from its rows:
+    later tests would get deployment ids the running gateway still has health records for."""
+    with connection.cursor() as cursor:
+        for name, seq in sequences.items():
+            cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s AND seq < %s", [seq, name, seq])
+            cursor.execute("INSERT INTO sqlite_sequence (name, seq) SELECT %s, %s WHERE NOT EXISTS "
+                           "(SELECT 1 FROM sqlite_sequence WHERE name = %s)", [name, seq, name])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_migration_keeps_what_each_deployment_did():
     executor = MigrationExecutor(connection)
+    sequences = _sequences()
     try:
         executor.migrate([BEFORE])
         old = executor.loader.project_state([BEFORE]).apps
@@ -78,3 +97,4 @@ def test_migration_keeps_what_each_deployment_did():
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+        _restore(sequences)
