@@ -178,6 +178,11 @@ GATEWAY = {
     "LOG_JOURNAL_FSYNC": env.bool("GATEWAY_LOG_JOURNAL_FSYNC", default=True),
     "RESPONSE_AFFINITY_TTL_SECONDS": env.int("GATEWAY_RESPONSE_AFFINITY_TTL_SECONDS", default=30 * 24 * 3600),
     "UPSTREAM_MAX_CONNECTIONS": env.int("GATEWAY_UPSTREAM_MAX_CONNECTIONS", default=1000),
+    # The Chat bridge's own response store (routing/forwarding/bridge_store.py).
+    "BRIDGE_STORE_TTL_SECONDS": env.int("GATEWAY_BRIDGE_STORE_TTL_SECONDS", default=30 * 24 * 3600),
+    "BRIDGE_STORE_MAX_ROW_BYTES": env.int("GATEWAY_BRIDGE_STORE_MAX_ROW_BYTES", default=4 * 1024 * 1024),
+    "BRIDGE_STORE_MAX_TOTAL_BYTES": env.int("GATEWAY_BRIDGE_STORE_MAX_TOTAL_BYTES", default=1024 ** 3),
+    "BRIDGE_STORE_PRUNE_SECONDS": env.int("GATEWAY_BRIDGE_STORE_PRUNE_SECONDS", default=600),
     # Every Redis key the gateway writes starts with this (several gateways, or tests, can share a Redis).
     "REDIS_PREFIX": env("GATEWAY_REDIS_PREFIX", default="gw:"),
     # Idle upstream connections are closed after this long: below the 5 s of uvicorn/Node upstreams.

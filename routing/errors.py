@@ -32,6 +32,14 @@ class GatewayError(Exception):
         return error_body(self.message, type=self.type, code=self.code, param=self.param)
 
 
+class CannotBridge(GatewayError):
+    """A /v1/responses parameter the Chat bridge cannot express for one deployment (routing/bridge/):
+    that deployment is skipped; when no other one answers, this is the client's 400."""
+
+    def __init__(self, message: str, *, param: str) -> None:
+        super().__init__(400, message, code="unsupported_parameter", param=param)
+
+
 def error_body(message: str, *, type: str, code: str | None = None, param: str | None = None) -> bytes:
     return orjson.dumps({"error": {"message": message, "type": type, "param": param, "code": code}})
 

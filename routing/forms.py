@@ -27,6 +27,17 @@ class HttpsURLField(forms.CharField):
         return value
 
 
+class ProviderDefaultSelect(forms.NullBooleanSelect):
+    """A capability (routing/capabilities.py): blank means the provider's default, not "unknown"."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", "Provider default"), ("true", "Yes"), ("false", "No")]
+
+
+CAPABILITY_FIELDS = ("speaks_responses", "speaks_chat", "speaks_compact", "chat_reasoning_effort", "chat_stream_usage")
+
+
 class DeploymentForm(forms.ModelForm):
     new_api_key = forms.CharField(
         label="Upstream API key", required=False, validators=[validate_upstream_key],
@@ -42,6 +53,7 @@ class DeploymentForm(forms.ModelForm):
         fields = "__all__"  # api_key_encrypted is editable=False, so it is never a form field
         field_classes = {"api_base": HttpsURLField}
         labels = {"api_base": "API base URL", "api_version": "API version", "rpm": "RPM limit", "tpm": "TPM limit"}
+        widgets = {name: ProviderDefaultSelect for name in CAPABILITY_FIELDS}
 
     def clean(self):
         data = super().clean()

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from routing import crypto
+from routing import capabilities, crypto
 
 
 class Strategy(models.TextChoices):
@@ -209,7 +209,28 @@ class Deployment(models.Model):
     first_byte_timeout = models.FloatField(default=600.0, help_text="Seconds to wait for the response to start.")
     idle_timeout = models.FloatField(default=300.0, help_text="Seconds allowed between stream events.")
     total_timeout = models.FloatField(default=1800.0, help_text="Overall deadline for one upstream call.")
-    supports_compact = models.BooleanField(default=True, help_text="May serve /v1/responses/compact.")
+    # What the upstream speaks (routing/capabilities.py). Blank (None) takes the provider's default.
+    speaks_responses = models.BooleanField(
+        null=True, blank=True, default=None, verbose_name="Responses API",
+        help_text="The upstream serves /responses. Blank: the provider's default (Azure, OpenAI: yes; "
+        "OpenAI-compatible: no). Without it, /v1/responses is answered through the Chat bridge.")
+    speaks_chat = models.BooleanField(
+        null=True, blank=True, default=None, verbose_name="Chat Completions API",
+        help_text="The upstream serves /chat/completions. Blank: yes.")
+    speaks_compact = models.BooleanField(
+        null=True, blank=True, default=None, verbose_name="Responses compact",
+        help_text="The upstream serves /responses/compact. Blank: as the Responses API.")
+    chat_reasoning_effort = models.BooleanField(null=True, blank=True, default=None,
+                                                verbose_name="Chat accepts reasoning_effort",
+                                                help_text="Blank: Azure, OpenAI: yes; OpenAI-compatible: no.")
+    chat_stream_usage = models.BooleanField(
+        null=True, blank=True, default=None, verbose_name="Chat accepts stream_options.include_usage",
+        help_text="Blank: OpenAI yes; Azure with the v1 API or api-version 2024-09-01 or later; compatible no.")
+    collect_stream_usage = models.BooleanField(
+        default=False, verbose_name="Collect stream usage",
+        help_text="Ask Chat Completions streams for their token usage (stream_options.include_usage) when "
+        "the client did not, where the upstream accepts it; the extra usage chunk is removed from what the "
+        "client sees, and the change is in the request log. Off: nothing is ever added.")
     policy = models.ForeignKey(ParamPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="deployments")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -223,6 +244,13 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group.name} → {self.name}"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the upstream speaks, provider defaults filled in (routing/capabilities.py)."""
+        return capabilities.resolve(self.provider, self.api_version, responses=self.speaks_responses,
+                                    chat=self.speaks_chat, compact=self.speaks_compact,
+                                    reasoning_effort=self.chat_reasoning_effort, stream_usage=self.chat_stream_usage)
 
     @property
     def api_key(self) -> str:
@@ -360,6 +388,27 @@ class ResponseAffinity(models.Model):
     group_name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
+
+
+class BridgedResponse(models.Model):
+    """A Response the gateway made through the Chat bridge, as the JSON the client got: what serves GET
+    and `previous_response_id` on chat-only upstreams; expires and is pruned (forwarding/bridge_store.py)."""
+
+    response_id = models.CharField(max_length=64, primary_key=True)
+    group_name = models.CharField(max_length=200, help_text="The group it was created in (who may read it).")
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    previous_response_id = models.CharField(max_length=64, blank=True)
+    response = models.TextField(help_text="The Response object, JSON.")
+    input_items = models.TextField(help_text="This turn's input items, JSON list.")
+    size = models.PositiveIntegerField(help_text="Bytes of response + input_items.")
+    created_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.response_id
 
 
 class RouteVersion(models.Model):

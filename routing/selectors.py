@@ -8,7 +8,16 @@ from django.utils import timezone
 
 from routing import keys as keys_mod
 from routing.config.snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
-from routing.models import ApiKey, Deployment, GatewaySettings, ModelGroup, ParamPolicy, ResponseAffinity, RouteVersion
+from routing.models import (
+    ApiKey,
+    BridgedResponse,
+    Deployment,
+    GatewaySettings,
+    ModelGroup,
+    ParamPolicy,
+    ResponseAffinity,
+    RouteVersion,
+)
 from routing.policy import ACTIONS, Rule, compile_rule
 
 log = logging.getLogger(__name__)
@@ -46,7 +55,8 @@ def _deployment_snap(d: Deployment, group: str, policies: dict[int, ParamPolicy]
         upstream_model=d.upstream_model, api_version=d.api_version, api_key=api_key,
         weight=d.weight, priority=d.priority, rpm=d.rpm, tpm=d.tpm,
         connect_timeout=d.connect_timeout, first_byte_timeout=d.first_byte_timeout,
-        idle_timeout=d.idle_timeout, total_timeout=d.total_timeout, supports_compact=d.supports_compact,
+        idle_timeout=d.idle_timeout, total_timeout=d.total_timeout, apis=d.capabilities,
+        collect_stream_usage=d.collect_stream_usage,
         rules=policy_rules(policies.get(d.policy_id) if d.policy_id else None, policies),
     )
 
@@ -160,3 +170,26 @@ def rejected_params(*, deployment_id: int | None = None, limit: int = 50) -> lis
             RequestLog.objects.filter(deployment_id=row["deployment_id"], rejected_param=row["rejected_param"],
                                       created_at=row["last_seen"]).values_list("request_id", flat=True).first())
     return grouped
+
+
+# --- the Chat bridge's response store (routing/forwarding/bridge_store.py) ---------------------------------------
+
+def bridged_response(response_id: str) -> BridgedResponse | None:
+    """A stored bridged response that has not expired."""
+    return BridgedResponse.objects.filter(response_id=response_id, expires_at__gt=timezone.now()).first()
+
+
+def bridged_chain(response_id: str, *, max_hops: int, max_bytes: int) -> list[BridgedResponse] | None:
+    """The stored responses a `previous_response_id` stands for, oldest first (the response itself
+    last): None when one of them is unknown or expired, or the chain is longer than `max_hops`
+    responses or `max_bytes` of stored JSON (one query per response, by primary key)."""
+    chain, size, next_id = [], 0, response_id
+    while next_id:
+        row = bridged_response(next_id)
+        size += row.size if row is not None else 0
+        if row is None or len(chain) >= max_hops or size > max_bytes:
+            return None
+        chain.append(row)
+        next_id = row.previous_response_id
+    chain.reverse()
+    return chain

@@ -1,15 +1,17 @@
 """Database writes (keyword-only, typed)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
+from django.utils import timezone
 
 from routing import keys as keys_mod
 from routing import selectors
 from routing.models import (
     ApiKey,
+    BridgedResponse,
     Deployment,
     GatewaySettings,
     ModelGroup,
@@ -232,3 +234,42 @@ def request_logs_prune(*, older_than: datetime, batch_size: int = 5000) -> int:
         if not ids:
             return deleted
         deleted += RequestLog.objects.filter(pk__in=ids).delete()[0]
+
+
+# --- the Chat bridge's response store (routing/forwarding/bridge_store.py) ---------------------------------------
+
+def bridged_response_save(*, response_id: str, group_name: str, deployment_id: int | None, previous_response_id: str,
+                          response: bytes, input_items: bytes, ttl_seconds: float) -> BridgedResponse:
+    now = timezone.now()
+    return BridgedResponse.objects.create(
+        response_id=response_id, group_name=group_name, deployment_id=deployment_id,
+        previous_response_id=previous_response_id, response=response.decode(), input_items=input_items.decode(),
+        size=len(response) + len(input_items), created_at=now, expires_at=now + timedelta(seconds=ttl_seconds))
+
+
+def bridged_response_delete(*, response_id: str) -> bool:
+    return BridgedResponse.objects.filter(response_id=response_id).delete()[0] > 0
+
+
+def bridged_responses_prune(*, max_total_bytes: int, batch: int = 1000) -> tuple[int, int]:
+    """Delete expired stored responses, then the oldest ones until the rest fit `max_total_bytes`.
+    Returns (expired, trimmed). Deletes in batches, each its own statement."""
+    expired = 0
+    while True:
+        ids = list(BridgedResponse.objects.filter(expires_at__lte=timezone.now())
+                   .values_list("response_id", flat=True)[:batch])
+        if not ids:
+            break
+        expired += BridgedResponse.objects.filter(response_id__in=ids).delete()[0]
+    total = BridgedResponse.objects.aggregate(total=Sum("size"))["total"] or 0
+    trimmed = 0
+    if total > max_total_bytes:
+        kept, doomed = 0, []
+        for rid, size in BridgedResponse.objects.order_by("-created_at").values_list("response_id", "size") \
+                .iterator(chunk_size=2000):
+            kept += size
+            if kept > max_total_bytes:
+                doomed.append(rid)
+        for start in range(0, len(doomed), batch):
+            trimmed += BridgedResponse.objects.filter(response_id__in=doomed[start:start + batch]).delete()[0]
+    return expired, trimmed

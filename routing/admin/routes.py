@@ -112,8 +112,11 @@ class DeploymentAdmin(SecretLookupsRefused, DeploymentKeyFields, SimpleHistoryAd
         (None, {"fields": ("group", "name", "provider", "enabled", "health_state", "health_detail")}),
         ("Upstream", {"fields": ("api_base", "upstream_model", "api_version", *KEY_FIELDS)}),
         ("Balancing and limits", {"fields": (("weight", "priority"), ("rpm", "tpm"))}),
-        ("Request policy", {"fields": ("policy", "supports_compact"),
-                            "description": "New Azure deployments without a policy get the azure-responses preset."}),
+        ("Request policy", {"fields": ("policy", ("speaks_responses", "speaks_chat", "speaks_compact"),
+                                       ("chat_reasoning_effort", "chat_stream_usage"), "collect_stream_usage"),
+                            "description": "New Azure deployments without a policy get the azure-responses preset. "
+                            "What the upstream speaks: blank takes the provider's default; /v1/responses on a "
+                            "deployment without the Responses API goes through the Chat bridge."}),
         ("Timeouts (seconds)", {"classes": ("collapse",), "fields": (("connect_timeout", "first_byte_timeout"),
                                                                      ("idle_timeout", "total_timeout"))}),
         ("Timestamps", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),

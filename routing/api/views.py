@@ -13,6 +13,7 @@ from routing import errors
 from routing.api import parsing
 from routing.api.base import GatewayView
 from routing.api.permissions import InGroup
+from routing.bridge import is_bridged_id
 from routing.forwarding import model_call, stored
 from routing.forwarding.call import json_response
 
@@ -56,13 +57,18 @@ class StoredResponseView(GatewayView):
 
     async def _forward(self, request, response_id: str):
         response_id = parsing.response_id(response_id)
+        query = parsing.forwarded_query(request.META.get("QUERY_STRING", ""))
+        stream = request.method == "GET" and not self.suffix and parsing.query_flag(query, "stream")
+        if is_bridged_id(response_id):  # answered through the Chat bridge: the gateway holds it
+            row = await stored.bridged_response(response_id)
+            self.check_object_permissions(request, InGroup(row.group_name, errors.response_not_found(response_id)))
+            return await stored.bridged_call(self.call, row, method=request.method, suffix=self.suffix, query=query,
+                                             stream=stream)
         dep = await stored.deployment_for(response_id, request.user, request.routes)
         self.check_object_permissions(request, InGroup(dep.group_name, errors.response_not_found(response_id)))
-        query = parsing.forwarded_query(request.META.get("QUERY_STRING", ""))
         return await stored.response_call(
             self.call, dep, request.routes, response_id=response_id, method=request.method, suffix=self.suffix,
-            query=query, stream=request.method == "GET" and not self.suffix and parsing.query_flag(query, "stream"),
-            forwarded=parsing.forwarded_headers(request.META))
+            query=query, stream=stream, forwarded=parsing.forwarded_headers(request.META))
 
 
 class ModelsView(GatewayView):

@@ -8,6 +8,7 @@ in-flight request keeps the snapshot it started with.
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from routing.capabilities import ALL as ALL_CAPABILITIES
 from routing.policy import Rule
 
 
@@ -29,7 +30,8 @@ class DeploymentSnap:
     first_byte_timeout: float = 600.0
     idle_timeout: float = 300.0
     total_timeout: float = 1800.0
-    supports_compact: bool = True
+    apis: frozenset[str] = ALL_CAPABILITIES  # what the upstream speaks (routing/capabilities.py)
+    collect_stream_usage: bool = False  # ops opted in to asking chat streams for usage
     rules: tuple[Rule, ...] = ()
 
 
@@ -46,6 +48,12 @@ class GroupSnap:
     cooldown_window: float = 60.0
     cooldown_seconds: float = 30.0
     fallbacks: tuple[str, ...] = ()  # group names, in order
+    # Capabilities every deployment has: an endpoint they all serve natively needs no filtering.
+    common_apis: frozenset[str] = field(init=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        common = frozenset.intersection(*(d.apis for d in self.deployments)) if self.deployments else frozenset()
+        object.__setattr__(self, "common_apis", common)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,12 @@ Up to the group's `max_attempts` calls, cycling through the ordered candidates:
 - nothing is retried once a byte has reached the client (streams commit on their first
   event: failover happens before `response.stream()` is returned).
 
+A `/v1/responses` call that the Chat bridge cannot express for a deployment (a parameter with
+no Chat equivalent, errors.CannotBridge) skips that deployment without costing an attempt;
+when nothing else answers, it is the client's 400. A bridged answer goes back to the client
+as a Response (forwarding/bridged.py); a chat stream whose usage the gateway asked for is
+relayed without the usage chunk.
+
 Encrypted reasoning that a deployment cannot decrypt (a 400/404 naming the item) is
 retried once on the same deployment without it (`policy.strip_encrypted_reasoning`); only
 that deployment's request changes, and the log row records the drop like a policy change.
@@ -35,8 +41,8 @@ from django.http import HttpResponseBase
 
 from routing import errors
 from routing.config.snapshots import DeploymentSnap, GroupSnap
+from routing.forwarding import bridged, upstream_request
 from routing.forwarding import response as respond
-from routing.forwarding import upstream_request
 from routing.forwarding.call import Call
 from routing.forwarding.upstream_request import Target, UpstreamRequest
 from routing.policy import strip_encrypted_reasoning
@@ -51,7 +57,7 @@ _rng = random.Random()
 class Unanswered:
     """What a group's attempts ended with when none gave a final answer."""
 
-    __slots__ = ("failure", "answer", "dep", "request", "limited")
+    __slots__ = ("failure", "answer", "dep", "request", "limited", "refused")
 
     def __init__(self) -> None:
         self.failure: UpstreamFailure | None = None
@@ -59,6 +65,7 @@ class Unanswered:
         self.dep: DeploymentSnap | None = None  # ... the deployment that gave it, and what it was sent
         self.request: UpstreamRequest | None = None
         self.limited: limits.Limited | None = None
+        self.refused: errors.CannotBridge | None = None  # a deployment the bridge could not serve this call on
 
 
 def retry_after_seconds(headers) -> float | None:
@@ -138,6 +145,9 @@ def build_request(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Tar
     unbuildable. A policy `reject` rule raises: that is the client's 400."""
     try:
         return upstream_request.build(dep, target, forwarded)
+    except errors.CannotBridge as exc:
+        left.refused = exc
+        return None
     except errors.GatewayError:
         raise
     except Exception as exc:
@@ -208,7 +218,7 @@ async def attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Tar
         _breaker_failure(call, group, dep, error, peers)
         left.failure, left.answer, left.dep, left.request = UpstreamFailure("upstream_auth_failed", error), None, None, None
         return None
-    if _undecryptable_reasoning(target, answer):
+    if request.bridge is None and _undecryptable_reasoning(target, answer):
         load.stats.finished(dep.id)
         rec.attempts[-1]["error"] = "encrypted_reasoning_refused; retrying without it"
         return RETRY_WITHOUT_REASONING
@@ -219,10 +229,17 @@ async def attempt(call: Call, group: GroupSnap, dep: DeploymentSnap, target: Tar
     if dep.tpm:
         call.token_scopes.append(f"dep:{dep.id}")
     if answer.stream is not None:
-        return respond.stream(call, dep, answer, endpoint=target.endpoint,
+        shaper = None
+        if request.bridge is not None:
+            shaper = bridged.BridgeStream(request.bridge, target.body, dep, rec.group_name)
+        elif request.hide_usage:
+            shaper = bridged.UsageFilter()
+        return respond.stream(call, dep, answer, endpoint=target.endpoint, shaper=shaper,
                               on_end=lambda d, failure: _breaker_failure(call, group, d, failure.kind, peers)
                               if failure else None)
     try:
+        if request.bridge is not None and 200 <= status < 300:
+            return await bridged.plain(call, answer, dep, request.bridge, target.body)
         return respond.plain(call, answer, endpoint=target.endpoint, dep=dep)
     finally:
         load.stats.finished(dep.id)
@@ -263,6 +280,8 @@ def _entry(dep: DeploymentSnap, status: int | None, error: str, seconds: float, 
 def give_up(call: Call, group: GroupSnap, left: Unanswered) -> HttpResponseBase:
     """Every attempt of every group failed: pass the last upstream answer through, or explain."""
     rec = call.record
+    if left.refused is not None and left.answer is None and left.failure is None and left.limited is None:
+        raise left.refused  # no deployment that could take the call was even tried
     if left.answer is not None:
         rec.error_type = rec.error_type or f"upstream_{left.answer.status}"
         note_served(call, left.dep, left.answer.status, left.answer, left.request)

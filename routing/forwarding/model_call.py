@@ -3,7 +3,9 @@ input_tokens): the key's limits, the candidates, the attempts, the give-up.
 
 The upstream receives the client's body, the `model` rewrite, and exactly the changes
 the deployment's policy lists (forwarding/upstream_request.py), each recorded in the log
-row; when nothing changed the client's original bytes are forwarded.
+row; when nothing changed the client's original bytes are forwarded. A `/v1/responses`
+call may be bridged to Chat Completions (routing/bridge/); one that continues a bridged
+response replays the conversation the gateway stored (forwarding/bridge_store.py).
 """
 
 from dataclasses import replace
@@ -11,8 +13,9 @@ from dataclasses import replace
 from django.http import HttpResponseBase
 
 from routing import errors
+from routing.bridge import is_bridged_id
 from routing.config.snapshots import DeploymentSnap, GroupSnap, KeySnap, RouteSnapshot
-from routing.forwarding import attempts, candidates
+from routing.forwarding import attempts, bridge_store, candidates
 from routing.forwarding.call import Call
 from routing.forwarding.upstream_request import Target
 from routing.resilience import limits
@@ -39,19 +42,26 @@ async def model_call(call: Call, key: KeySnap, group: GroupSnap, snap: RouteSnap
     """Through the group and its fallbacks until one answers."""
     stream = body.get("stream") is True
     call.record.stream = stream
+    route, history, prev = "any", None, body.get("previous_response_id") if endpoint == "responses" else None
+    if isinstance(prev, str) and prev:
+        route = "bridge" if is_bridged_id(prev) else "native"
+        if route == "bridge":
+            history = await bridge_store.history(prev, key)
     prefer = await candidates.owner(body, key, snap)
     await admit(call, key)
-    target = Target("POST", op_path, endpoint, query, raw, body, stream)
+    target = Target("POST", op_path, endpoint, query, raw, body, stream, route, history)
     left = attempts.Unanswered()
-    compact_capable = False
+    capable = False
     for g in candidates.groups_in_order(group, snap):
-        ordered = candidates.ordered(g, prefer, endpoint)
-        compact_capable = compact_capable or bool(ordered)
+        ordered = candidates.ordered(g, prefer, endpoint, route)
+        capable = capable or bool(ordered) or not g.deployments  # a group with none enabled: 503 below
         answer = await attempts.attempt_group(call, g, ordered, target, forwarded, left)
         if answer is not None:
             return answer
-    if endpoint == "compact" and not compact_capable:
-        raise errors.GatewayError(400, f"Model '{group.name}' has no deployment that supports /v1/responses/compact.",
+    if not capable:
+        if route == "native":  # only the upstream that made it could continue it, and no deployment here can
+            raise errors.previous_response_not_found(prev)
+        raise errors.GatewayError(400, f"Model '{group.name}' has no deployment that supports {call.record.path}.",
                                   code="unsupported_endpoint", param="model")
     return attempts.give_up(call, group, left)
 

@@ -6,7 +6,10 @@ Streams: `SseResponse` is a `StreamingHttpResponse` over the async generator
 `__aiter__` hands that generator to the ASGI handler directly: Django's default wraps it
 in two more generators, and the handler's `aclosing()` then closes only the outer one,
 leaving ours (and with it the upstream connection and the log row) to the garbage
-collector. Here closing the response iterator closes the upstream call at once.
+collector. Here closing the response iterator closes the upstream call at once. A shaper
+(forwarding/bridged.py) may stand between the upstream's frames and the client: the Chat
+bridge's translation to Responses events, or a chat stream minus a usage chunk the gateway
+asked for; it also says whether the stream ended properly and how a broken one ends.
 
 How a stream ends, and what the log row says (`outcome`):
 - completed: the upstream's terminal event (or `[DONE]`) went out;
@@ -95,8 +98,10 @@ class SseResponse(StreamingHttpResponse):
         self.relay.abandon()
 
 
-def stream(call: Call, dep: DeploymentSnap, answer: Answer, *, endpoint: str, on_end) -> SseResponse:
-    relay = _Relay(call, dep, answer, endpoint, on_end)
+def stream(call: Call, dep: DeploymentSnap, answer: Answer, *, endpoint: str, on_end, shaper=None) -> SseResponse:
+    """`shaper` (forwarding/bridged.py) reshapes the frames: the bridge's Chat-to-Responses events,
+    or a chat stream minus the usage chunk the gateway asked for; None relays them as they are."""
+    relay = _Relay(call, dep, answer, endpoint, on_end, shaper)
     out = SseResponse(relay, status=answer.status,
                       content_type=answer.headers.get("content-type", "text/event-stream"))
     copy_upstream_headers(answer.headers, out, keep_encoding=answer.encoded)
@@ -109,8 +114,9 @@ class _Relay:
     """One relayed stream. `pump()` yields frames; `abandon()` cleans up a stream whose
     consumer went away before it ever started (a never-started generator has no `finally`)."""
 
-    def __init__(self, call: Call, dep: DeploymentSnap, answer: Answer, endpoint: str, on_end) -> None:
+    def __init__(self, call: Call, dep: DeploymentSnap, answer: Answer, endpoint: str, on_end, shaper=None) -> None:
         self.call, self.dep, self.answer, self.endpoint, self.on_end = call, dep, answer, endpoint, on_end
+        self.shaper = shaper
         self.tap = sse.SseTap(track_items=endpoint == "responses")
         self.failure: UpstreamFailure | None = None
         self.started = False
@@ -123,12 +129,15 @@ class _Relay:
         deadline = self.loop.time() + self.dep.total_timeout - call.upstream_seconds
         try:
             try:
-                async for frames in read_frames(self.answer, tap, self.dep.idle_timeout, deadline):
+                frames_in = read_frames(self.answer, tap, self.dep.idle_timeout, deadline)
+                if self.shaper is not None:
+                    frames_in = self.shaper.relay(frames_in, self.answer)
+                async for frames in frames_in:
                     if not rec.bytes_out:
                         rec.ttfb_ms = call.elapsed_ms()
                     rec.bytes_out += len(frames)
                     yield frames
-                if not tap.finished and not self.answer.encoded:
+                if not (tap.finished if self.shaper is None else self.shaper.done(tap)) and not self.answer.encoded:
                     raise UpstreamFailure("stream_truncated", "the upstream ended the stream before its final event")
             except UpstreamFailure as exc:
                 self.failure = exc
@@ -150,7 +159,9 @@ class _Relay:
             await self._finish()
 
     def _tail(self, failure: UpstreamFailure) -> bytes:
-        tail = stream_error_frames(self.tap, self.endpoint, failure)
+        tail = self.shaper.tail(failure) if self.shaper is not None else None
+        if tail is None:
+            tail = stream_error_frames(self.tap, self.endpoint, failure)
         self.call.record.bytes_out += len(tail)
         return tail
 
@@ -201,6 +212,8 @@ class _Relay:
                 [{"type": "reasoning", "id": i} for i in tap.reasoning_ids], dep)
         if tap.error and not rec.error_type:
             rec.error_type, rec.error_message = "upstream_stream_error", tap.error
+        if self.shaper is not None:
+            self.shaper.settle(call)
         self.on_end(dep, self.failure)
         call.done(499 if rec.client_disconnected else self.answer.status)
 

@@ -22,6 +22,11 @@ Request pipeline: record (``received``) -> ``hang_seconds`` -> ``reset_before_re
 route / api-version -> auth (401) -> JSON body (400) -> model / deployment (400 missing, 404 unknown) ->
 strict params (400) -> ``previous_response_id`` (404) -> answer.
 
+Chat-only servers: ``speaks_responses = False`` answers every Responses route 404 ``{"detail": "Not Found"}``
+(as vLLM's FastAPI does); ``chat_stream_options`` is what chat's ``stream_options`` may hold (an older server:
+``set()``); ``chat_script`` scripts the chat answer (text, reasoning, tool calls with their arguments split across
+chunks, finish reason).
+
 Responses are stored unless ``store`` is false; ``input_items`` lists them newest first by default (``order=desc``,
 like OpenAI). ``reset()`` restores the scenario switches and clears ``received`` (stored responses are kept).
 """
@@ -114,6 +119,9 @@ class FakeUpstream:
     reset_before_response: bool
     reject_params: set[str]
     responses_params: set[str]
+    speaks_responses: bool
+    chat_stream_options: set[str]
+    chat_script: dict[str, Any] | None
 
     def __init__(self, mode: str = "azure", *, api_key: str = "upstream-secret",
                  deployments: Iterable[str] = ("gpt-5.5-prod",), api_version: str | None = None):
@@ -222,6 +230,9 @@ class FakeUpstream:
         self.reset_before_response = False
         self.reject_params = set()
         self.responses_params = set(RESPONSES_PARAMS)
+        self.speaks_responses = True  # False: a chat-only server (vLLM, Ollama, ...): /responses* are 404
+        self.chat_stream_options = {"include_usage", "include_obfuscation"}  # what chat's stream_options may hold
+        self.chat_script = None  # the chat answer: see upstream_payloads.build_chat_completion; a list: one per call
         self.clear()
 
     def clear(self) -> None:
@@ -308,7 +319,9 @@ class FakeUpstream:
                 if m and request.method == method:
                     op, params = name, {**params, **m.groupdict()}
                     break
-        if op is None:
+        if op is None or (not self.speaks_responses and op not in ("chat", "models")):
+            if op is not None:  # what a chat-only server (FastAPI-based, like vLLM) answers
+                raise _Reject(404, {"detail": "Not Found"})
             raise self._not_found_route(request)
         if needs_version:
             version = request.query.get("api-version")
@@ -381,7 +394,7 @@ class FakeUpstream:
         if "messages" not in body:
             raise _Reject(400, p.openai_error("Missing required parameter: 'messages'.", param="messages",
                                               code="missing_required_parameter"))
-        self._check_stream_options(body, {"include_usage", "include_obfuscation"})
+        self._check_stream_options(body, self.chat_stream_options)
         self._check_rejected(body)
 
     def _check_rejected(self, body: dict[str, Any]) -> None:
@@ -452,10 +465,18 @@ class FakeUpstream:
         events = p.number_events(p.response_events(response, with_obfuscation=obfuscate))
         return await self._stream(request, [p.frame(e) for e in events])
 
+    def _next_chat_script(self) -> dict[str, Any] | None:
+        with self._cond:
+            script = self.chat_script
+            if isinstance(script, list):  # one per call, the last one for every call after
+                return script.pop(0) if len(script) > 1 else script[0]
+            return script
+
     async def _chat(self, request: web.Request, model: str, body: dict[str, Any]) -> web.StreamResponse:
+        script = self._next_chat_script()
         if body.get("stream") is not True:
-            return self._json(200, p.build_chat_completion(self.mode, model, body, deltas=self.deltas))
-        chunks = p.chat_chunks(self.mode, model, body, deltas=self.deltas)
+            return self._json(200, p.build_chat_completion(self.mode, model, body, deltas=self.deltas, script=script))
+        chunks = p.chat_chunks(self.mode, model, body, deltas=self.deltas, script=script)
         frames = [p.frame(c, with_event_line=False) for c in chunks] + [b"data: [DONE]\n\n"]
         return await self._stream(request, frames)
 

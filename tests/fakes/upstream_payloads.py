@@ -258,13 +258,25 @@ def chat_usage(prompt: int, completion: int) -> dict[str, Any]:
     }
 
 
-def build_chat_completion(mode: str, model: str, body: dict[str, Any], *, deltas: int) -> dict[str, Any]:
-    choice: dict[str, Any] = {
-        "index": 0,
-        "message": {"role": "assistant", "content": "".join(delta_words(deltas)), "refusal": None, "annotations": []},
-        "logprobs": None,
-        "finish_reason": "stop",
-    }
+def chat_script_pieces(text: str, size: int) -> list[str]:
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+def build_chat_completion(mode: str, model: str, body: dict[str, Any], *, deltas: int,
+                          script: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A chat completion. `script` (FakeUpstream.chat_script) replaces the default answer: `text`, `reasoning`
+    (sent as `reasoning_content`), `tool_calls` ([{"name", "arguments"}]), `finish_reason`."""
+    script = script or {}
+    text = script.get("text", "".join(delta_words(deltas)))
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+    if script.get("reasoning"):
+        message["reasoning_content"] = script["reasoning"]
+    if script.get("tool_calls"):
+        message["tool_calls"] = [{"id": f"call_{i}_{uuid.uuid4().hex[:8]}", "type": "function",
+                                  "function": {"name": c["name"], "arguments": c["arguments"]}}
+                                 for i, c in enumerate(script["tool_calls"])]
+    finish = script.get("finish_reason") or ("tool_calls" if script.get("tool_calls") else "stop")
+    choice: dict[str, Any] = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
     result: dict[str, Any] = {
         "id": new_id("chatcmpl-"),
         "object": "chat.completion",
@@ -280,8 +292,11 @@ def build_chat_completion(mode: str, model: str, body: dict[str, Any], *, deltas
     return result
 
 
-def chat_chunks(mode: str, model: str, body: dict[str, Any], *, deltas: int) -> list[dict[str, Any]]:
-    """Chat stream chunks (§2.6 Azure / §3 OpenAI), without the final `[DONE]`."""
+def chat_chunks(mode: str, model: str, body: dict[str, Any], *, deltas: int,
+                script: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Chat stream chunks (§2.6 Azure / §3 OpenAI), without the final `[DONE]`. With a `script` (see
+    build_chat_completion): reasoning deltas, then the text in `piece`-character deltas (default 4), then each
+    tool call: a first chunk with its id and name, then its arguments in `piece`-character chunks."""
     opts = body.get("stream_options") or {}
     include_usage = bool(opts.get("include_usage"))
     obfuscate = mode == "openai" and opts.get("include_obfuscation", True) is not False
@@ -305,9 +320,22 @@ def chat_chunks(mode: str, model: str, body: dict[str, Any], *, deltas: int) -> 
         chunks.append({"choices": [], "created": 0, "id": "", "model": "", "object": "",
                        "prompt_filter_results": AZURE_PROMPT_FILTER_RESULTS})
     chunks.append(chunk({"role": "assistant", "content": "", "refusal": None}))
-    for word in delta_words(deltas):
+    if script is None:
+        words, finish = delta_words(deltas), "stop"
+    else:
+        size = script.get("piece", 4)
+        for piece in chat_script_pieces(script["reasoning"], size) if script.get("reasoning") else ():
+            chunks.append(chunk({"reasoning_content": piece}))
+        words = chat_script_pieces(script["text"], size) if script.get("text") else []
+        finish = script.get("finish_reason") or ("tool_calls" if script.get("tool_calls") else "stop")
+    for word in words:
         chunks.append(chunk({"content": word}, filters=AZURE_CONTENT_FILTER_RESULTS))
-    chunks.append(chunk({}, finish="stop"))
+    for i, call in enumerate((script or {}).get("tool_calls") or ()):
+        chunks.append(chunk({"tool_calls": [{"index": i, "id": f"call_{i}_{uuid.uuid4().hex[:8]}", "type": "function",
+                                             "function": {"name": call["name"], "arguments": ""}}]}))
+        for piece in chat_script_pieces(call["arguments"], script.get("piece", 4)):
+            chunks.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+    chunks.append(chunk({}, finish=finish))
     if include_usage:
         chunks.append({**base, "choices": [], "usage": chat_usage(max(count_words(body.get("messages")), 1), deltas)})
     return chunks

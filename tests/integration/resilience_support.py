@@ -2,7 +2,7 @@
 
 - `route(...)`: one ModelGroup with its resilience knobs (max_attempts, retry_on_status,
   cooldown_*, strategy, fallbacks) and one Azure deployment per fake (per-deployment
-  options: priority, weight, timeouts, rpm, tpm, supports_compact, enabled), committed in
+  options: priority, weight, timeouts, rpm, tpm, speaks_compact, enabled), committed in
   one transaction, then waits until every given server lists the group.
 - `AdminSession`: a real login into a *server's* /admin/ with an httpx client (GET the
   login page for the CSRF token, POST the credentials), used to read the breaker state
@@ -31,6 +31,7 @@ import httpx
 import pytest
 from django.db import transaction
 
+from routing.forms import CAPABILITY_FIELDS as CAPABILITIES
 from routing.models import Deployment, GroupFallback, ModelGroup
 from routing.services import presets_ensure
 from tests.fakes import upstream_payloads as payloads
@@ -173,7 +174,9 @@ class AdminSession:
             "rpm": dep.rpm or "", "tpm": dep.tpm or "", "connect_timeout": dep.connect_timeout,
             "first_byte_timeout": dep.first_byte_timeout, "idle_timeout": dep.idle_timeout,
             "total_timeout": dep.total_timeout, "policy": dep.policy_id or "",
-            "supports_compact": "on" if dep.supports_compact else None, "enabled": "on" if dep.enabled else None,
+            **{name: {None: "unknown", True: "true", False: "false"}[getattr(dep, name)] for name in CAPABILITIES},
+            "collect_stream_usage": "on" if dep.collect_stream_usage else None,
+            "enabled": "on" if dep.enabled else None,
             "_save": "Save",
         }
         data.update(changes)

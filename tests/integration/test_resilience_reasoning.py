@@ -69,7 +69,7 @@ def compact(http, key, model):
 
 def test_compact_without_a_supporting_deployment_is_refused(gateway, fake_azure, fake_azure_b, make_key, http,
                                                             wait_for_log):
-    group, _ = route(gateway, [fake_azure, fake_azure_b], supports_compact=False)
+    group, _ = route(gateway, [fake_azure, fake_azure_b], speaks_compact=False)
     response = compact(http, make_key(), group.name)
     error = assert_openai_error(response, 400, code="unsupported_endpoint", param="model")
     assert group.name in error["message"] and "/v1/responses/compact" in error["message"]
@@ -80,7 +80,7 @@ def test_compact_without_a_supporting_deployment_is_refused(gateway, fake_azure,
 
 def test_compact_goes_only_to_supporting_deployments(gateway, fake_azure, fake_azure_b, make_key, http,
                                                      wait_for_log):
-    group, _ = route(gateway, [(fake_azure, {"supports_compact": False}), fake_azure_b])  # A has priority
+    group, _ = route(gateway, [(fake_azure, {"speaks_compact": False}), fake_azure_b])  # A has priority
     key = make_key()
     for _ in range(3):
         response = compact(http, key, group.name)

@@ -23,7 +23,7 @@ def deployment_post(group: ModelGroup, **overrides) -> dict:
         "group": group.pk, "name": "east", "provider": "azure", "api_base": "https://res.openai.azure.com",
         "upstream_model": "gpt-5.5-prod", "api_version": "", "new_api_key": "", "weight": 1, "priority": 0,
         "rpm": "", "tpm": "", "connect_timeout": 5, "first_byte_timeout": 600, "idle_timeout": 300,
-        "total_timeout": 1800, "supports_compact": "on", "policy": "", "enabled": "on",
+        "total_timeout": 1800, "speaks_compact": "unknown", "policy": "", "enabled": "on",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
