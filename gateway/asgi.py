@@ -86,13 +86,38 @@ async def reject_websocket(scope, receive, send) -> None:
         await send({"type": "websocket.close", "code": 1003})
 
 
+async def _admin_with_bounded_body(scope, receive, send) -> None:
+    """Django's handler reads a whole body (to a temporary file) before any view can refuse it,
+    and the admin's login page takes POSTs from anyone: a body over the admin's form limit is
+    refused here, from its Content-Length, or cut off once that much has arrived."""
+    limit = 2 * settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            body = error_body(f"Request body is larger than the {limit} byte limit.", type="invalid_request_error",
+                              code="request_too_large")
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+    received = 0
+
+    async def bounded_receive():
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        return {"type": "http.disconnect"} if received > limit else message
+
+    await admin_app(scope, bounded_receive, send)
+
+
 async def application(scope, receive, send):
     kind = scope["type"]
     if kind == "http":
         path = scope["path"]
         if path.startswith("/v1/") or path == "/v1":
             return await api_app(scope, receive, send)
-        return await admin_app(scope, receive, send)
+        return await _admin_with_bounded_body(scope, receive, send)
     if kind == "lifespan":
         return await lifespan(receive, send)
     if kind == "websocket":

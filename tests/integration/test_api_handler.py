@@ -119,3 +119,15 @@ def test_api_bodies_are_bounded_by_their_own_limit_not_the_admins(gateway, fake_
         assert len(fake_azure.last().body) > 8 * 1024 * 1024
     finally:
         server.stop()
+
+
+def test_an_oversized_body_for_the_admin_is_refused_before_it_is_read(gateway):
+    """The admin's login page takes POSTs from anyone; Django would read the whole body first."""
+    with socket.create_connection(("127.0.0.1", int(gateway.rsplit(":", 1)[1]))) as sock:
+        sock.sendall(b"POST /admin/login/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\n"
+                     b"content-length: %d\r\n\r\nusername=a" % (500 * 1024 * 1024))
+        sock.settimeout(5)
+        answer = b""
+        while b"request_too_large" not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 ")
