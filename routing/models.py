@@ -201,6 +201,10 @@ class Deployment(models.Model):
         max_length=50, blank=True, help_text="Azure only. Blank uses the v1 API (/openai/v1/...)."
     )
     api_key_encrypted = models.TextField(blank=True, editable=False)
+    api_key_env = models.CharField(
+        max_length=200, blank=True, editable=False,
+        help_text="The environment variable the key was imported from (import_routes, `os.environ/NAME`); "
+        "export_routes writes it back as the reference. Cleared whenever the key is set any other way.")
     weight = models.PositiveIntegerField(default=1)
     priority = models.IntegerField(default=0, help_text="Lower is tried first by the priority strategy.")
     rpm = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute limit.")
@@ -235,8 +239,9 @@ class Deployment(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # The upstream key is not versioned: a revert keeps the current key, and a rotated-out key is not kept.
-    history = HistoricalRecords(excluded_fields=["api_key_encrypted", "updated_at"])
+    # The upstream key is not versioned: a revert keeps the current key (and where it came from), and a
+    # rotated-out key is not kept.
+    history = HistoricalRecords(excluded_fields=["api_key_encrypted", "api_key_env", "updated_at"])
 
     class Meta:
         ordering = ["group", "priority", "id"]
@@ -259,6 +264,7 @@ class Deployment(models.Model):
     @api_key.setter
     def api_key(self, plaintext: str) -> None:
         self.api_key_encrypted = crypto.encrypt(plaintext) if plaintext else ""
+        self.api_key_env = ""  # a key set here no longer comes from the variable it was imported from
 
     @property
     def api_key_hint(self) -> str:
