@@ -118,15 +118,29 @@ class FallbackFormSet(forms.BaseInlineFormSet):
             return
         chosen = [f.cleaned_data["fallback"] for f in self.forms
                   if f.cleaned_data.get("fallback") and not f.cleaned_data.get("DELETE")]
-        edges: dict[int, set[int]] = {}
-        for link in GroupFallback.objects.exclude(group=group):
-            edges.setdefault(link.group_id, set()).add(link.fallback_id)
+        edges = fallback_edges(exclude_group_id=group.pk)
         edges[group.pk] = {g.pk for g in chosen}
-        stack, seen = list(edges[group.pk]), set()
-        while stack:
-            node = stack.pop()
-            if node == group.pk:
-                raise ValidationError("These fallbacks would lead back to this group (a loop).")
-            if node not in seen:
-                seen.add(node)
-                stack.extend(edges.get(node, ()))
+        if fallbacks_lead_back(group_id=group.pk, edges=edges):
+            raise ValidationError("These fallbacks would lead back to this group (a loop).")
+
+
+def fallback_edges(*, exclude_group_id: int | None = None) -> dict[int, set[int]]:
+    """{group id: ids of its fallback groups}, from the database."""
+    edges: dict[int, set[int]] = {}
+    for group_id, fallback_id in GroupFallback.objects.exclude(group_id=exclude_group_id).values_list(
+            "group_id", "fallback_id"):
+        edges.setdefault(group_id, set()).add(fallback_id)
+    return edges
+
+
+def fallbacks_lead_back(*, group_id: int, edges: dict[int, set[int]]) -> bool:
+    """True if following fallbacks from `group_id` reaches it again (directly or through other groups)."""
+    stack, seen = list(edges.get(group_id, ())), set()
+    while stack:
+        node = stack.pop()
+        if node == group_id:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack.extend(edges.get(node, ()))
+    return False

@@ -12,7 +12,8 @@ class Command(BaseCommand):
     help = "Import a LiteLLM-style model_list (YAML) into model groups, deployments and policies. Idempotent."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help="YAML file with a top-level model_list.")
+        parser.add_argument("file", help="YAML file with a top-level model_list (and optionally model_groups, "
+                            "param_policies, as export_routes writes them).")
         parser.add_argument("--dry-run", action="store_true", help="Validate and report, write nothing.")
 
     def handle(self, *args, file, dry_run, **options):
@@ -26,10 +27,14 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: {exc} Nothing was imported.") from exc
         for note in summary.notes:
             self.stderr.write(f"note: {note}")
+        updated = f"{summary.groups_updated} updated, " if summary.groups_updated else ""
         self.stdout.write(
-            f"Groups: {summary.groups_created} created, {summary.groups_unchanged} unchanged. "
+            f"Groups: {summary.groups_created} created, {updated}{summary.groups_unchanged} unchanged. "
             f"Deployments: {summary.deployments_created} created, {summary.deployments_updated} updated, "
             f"{summary.deployments_unchanged} unchanged."
         )
+        if summary.policies is not None:
+            self.stdout.write("Policies: {created} created, {updated} updated, {unchanged} unchanged."
+                              .format(**summary.policies))
         if dry_run:
             self.stdout.write("Dry run: nothing was written.")
