@@ -183,7 +183,7 @@ def test_bad_files_fail_clearly(db, tmp_path, text, message):
      "Empty segment in path"),
     ({"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o"}},
      "model_list[2]: same deployment as model_list[1]"),
-    # Caught by the model's own validation in the write phase, after entries 0 and 1 were written:
+    # The model's URL validator, run while parsing (the host names the deployment):
     ({"model_name": "z", "litellm_params": {"model": "openai/m", "api_base": "not a url"}},
      "model_list[2] (z): api_base: Enter an http"),
 ])
