@@ -60,8 +60,6 @@ from routing.forms import DeploymentForm
 from routing.models import Deployment, ModelGroup, ParamPolicy, PolicyRule, Provider, validate_upstream_url
 from routing.policy import compile_rule
 
-__all__ = ["RoutesFileError", "import_routes", "parse_routes", "apply_routes", "provider_for"]
-
 ENV_PREFIX = "os.environ/"
 PREFIXES = {"azure": Provider.AZURE, "openai": Provider.OPENAI, "hosted_vllm": Provider.OPENAI_COMPATIBLE,
             "mock": Provider.MOCK}
@@ -227,7 +225,7 @@ def _parse_entry(index: int, entry, environ: Mapping[str, str]) -> tuple[Route, 
     except ValueError:
         fail(f"'api_base' has a port that is not a number: {api_base}")
     legacy = f"{provider}:{upstream_model}@{host or 'api.openai.com'}"[:NAME_MAX]
-    name = str(info.get("id") or (f"{legacy}:{port}" if port else legacy))[:NAME_MAX]
+    name = str(info.get("id") or (f"{legacy}:{port}" if port else legacy)).strip()[:NAME_MAX]  # as the admin
     route = Route(index=index, group=group.strip(), name=name, provider=provider, upstream_model=upstream_model,
                   api_base=api_base, api_version=api_version, api_key=api_key, ints=tuple(ints),
                   drop_params=tuple(dict.fromkeys(p.strip() for p in drops)),
