@@ -4,6 +4,7 @@ The hot path never touches these: `selectors.load_snapshot()` turns them into fr
 snapshots (routing/snapshots.py) that requests read from memory.
 """
 
+import json
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -131,6 +132,27 @@ class RuleStream(models.TextChoices):
     NON_STREAM = "non_stream", "Non-streaming only"
 
 
+MAX_RULE_VALUE_BYTES = 16_384
+
+
+def validate_rule_value(value) -> None:
+    """A rule's JSON value: at most MAX_RULE_VALUE_BYTES as JSON, and no NUL character in any
+    string or key (PostgreSQL's jsonb cannot store one)."""
+    if len(json.dumps(value).encode()) > MAX_RULE_VALUE_BYTES:
+        raise ValidationError(f"The value is larger than {MAX_RULE_VALUE_BYTES:,} bytes as JSON.", code="too_long")
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, str) and "\x00" in node:
+            raise ValidationError("The value contains a NUL character (\\u0000), which cannot be stored.",
+                                  code="null_characters_not_allowed")
+
+
 class PolicyRule(models.Model):
     policy = models.ForeignKey(ParamPolicy, on_delete=models.CASCADE, related_name="rules")
     position = models.PositiveIntegerField(default=0)
@@ -139,7 +161,8 @@ class PolicyRule(models.Model):
         max_length=300, blank=True,
         help_text="Dotted path, e.g. stream_options.include_usage. For allow_only: comma-separated top-level keys.",
     )
-    value = models.JSONField(null=True, blank=True, help_text="JSON value for set/default.")
+    value = models.JSONField(null=True, blank=True, validators=[validate_rule_value],
+                             help_text="JSON value for set/default.")
     target = models.CharField(max_length=300, blank=True, help_text="New dotted path for rename.")
     endpoint = models.CharField(max_length=20, choices=RuleEndpoint.choices, default=RuleEndpoint.ANY)
     stream = models.CharField(max_length=20, choices=RuleStream.choices, default=RuleStream.ANY)
