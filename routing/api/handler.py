@@ -3,7 +3,8 @@
 `ApiHandler` is an `ASGIHandler` subclass: requests are Django `ASGIRequest`s, resolved by
 the URLconf (gateway/urls.py) to the DRF views in routing/api/views.py, and responses
 (`HttpResponse`, `StreamingHttpResponse`) are sent by Django's `send_response`. The admin
-keeps `get_asgi_application()` and its middleware (gateway/asgi.py routes by path).
+keeps `get_asgi_application()` and its middleware (gateway/asgi.py routes by path); another
+instance serves /healthz, /readyz and /metrics (routing/monitoring/views.py).
 
 What it does differently from the stock handler, each for a cost measured under load
 (numbers in the README, "Performance"):

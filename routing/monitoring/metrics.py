@@ -77,19 +77,11 @@ class Metrics:
                                  registry=registry, multiprocess_mode="livemax")
 
 
+_STATUS_CLASS = {status: f"{status // 100}xx" for status in range(100, 600)}
+
+
 def status_class(status) -> str:
-    return f"{status // 100}xx" if isinstance(status, int) and 100 <= status < 600 else "other"
-
-
-def _add(acc: dict, key: tuple, ms, bounds: tuple) -> None:
-    if ms is None:
-        return
-    seconds = ms / 1000
-    entry = acc.get(key)
-    if entry is None:
-        entry = acc[key] = [0.0] + [0] * len(bounds)
-    entry[0] += seconds
-    entry[1 + bisect_left(bounds, seconds)] += 1
+    return _STATUS_CLASS.get(status, "other")
 
 
 def observe_many(child, total: float, counts) -> None:
@@ -126,21 +118,39 @@ class Recorder:
         groups = snap.groups if snap is not None else {}
         deps = snap.deployments if snap is not None else {}
         requests, errors, tokens, attempts = defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)
-        duration, ttfb, overhead = {}, {}, {}
-        bounded = self.bounded
-        for row in rows:
-            endpoint, status = bounded("endpoint", row[ENDPOINT]), row[STATUS]
-            name = row[GROUP]
+        timings: dict[tuple, list] = {}  # (endpoint, group, deployment, stream) → duration and TTFB buckets
+        overhead: dict[str, list] = {}
+        bounded, endpoints, outcomes = self.bounded, self._seen["endpoint"], self._seen["outcome"]
+        n = len(DURATION_BUCKETS)
+        for row in rows:  # a few µs per row: keep this loop flat
+            endpoint, status, outcome, name, dep_id = (row[ENDPOINT], row[STATUS], row[OUTCOME], row[GROUP],
+                                                       row[DEPLOYMENT_ID])
+            if endpoint not in endpoints:
+                endpoint = bounded("endpoint", endpoint)
+            if outcome not in outcomes:
+                outcome = bounded("outcome", outcome)
             group = name if name in groups else OTHER if name else NONE
-            dep = deps.get(row[DEPLOYMENT_ID])
-            deployment = dep.name if dep is not None else NONE if row[DEPLOYMENT_ID] is None else OTHER
-            requests[endpoint, group, deployment, status_class(status), bounded("outcome", row[OUTCOME])] += 1
+            dep = deps.get(dep_id)
+            deployment = dep.name if dep is not None else NONE if dep_id is None else OTHER
+            requests[endpoint, group, deployment, _STATUS_CLASS.get(status, "other"), outcome] += 1
             if status >= 400 or row[ERROR_TYPE]:
                 errors[endpoint, group, self._kind(row)] += 1
             key = (endpoint, group, deployment, "true" if row[STREAM] else "false")
-            _add(duration, key, row[LATENCY], DURATION_BUCKETS)
-            _add(ttfb, key, row[TTFB], DURATION_BUCKETS)
-            _add(overhead, (endpoint,), row[OVERHEAD], OVERHEAD_BUCKETS)
+            acc = timings.get(key)
+            if acc is None:
+                acc = timings[key] = [0.0, [0] * n, 0.0, [0] * n]
+            if (ms := row[LATENCY]) is not None:
+                acc[0] += ms / 1000
+                acc[1][bisect_left(DURATION_BUCKETS, ms / 1000)] += 1
+            if (ms := row[TTFB]) is not None:
+                acc[2] += ms / 1000
+                acc[3][bisect_left(DURATION_BUCKETS, ms / 1000)] += 1
+            if (ms := row[OVERHEAD]) is not None:
+                acc = overhead.get(endpoint)
+                if acc is None:
+                    acc = overhead[endpoint] = [0.0, [0] * len(OVERHEAD_BUCKETS)]
+                acc[0] += ms / 1000
+                acc[1][bisect_left(OVERHEAD_BUCKETS, ms / 1000)] += 1
             if row[INPUT_TOKENS]:
                 tokens[group, deployment, "input"] += row[INPUT_TOKENS]
             if row[OUTPUT_TOKENS]:
@@ -151,11 +161,14 @@ class Recorder:
                         attempts[self._attempt_labels(attempt, deps)] += 1
         for metric, counts in ((self.m.requests, requests), (self.m.errors, errors), (self.m.tokens, tokens),
                                (self.m.attempts, attempts)):
-            for labels, n in counts.items():
-                self._child(metric, labels).inc(n)
-        for metric, sums in ((self.m.duration, duration), (self.m.ttfb, ttfb), (self.m.overhead, overhead)):
-            for labels, (total, *counts) in sums.items():
-                observe_many(self._child(metric, labels), total, counts)
+            for labels, count in counts.items():
+                self._child(metric, labels).inc(count)
+        for labels, (duration_sum, durations, ttfb_sum, ttfbs) in timings.items():
+            observe_many(self._child(self.m.duration, labels), duration_sum, durations)
+            if any(ttfbs):
+                observe_many(self._child(self.m.ttfb, labels), ttfb_sum, ttfbs)
+        for endpoint, (total, counts) in overhead.items():
+            observe_many(self._child(self.m.overhead, (endpoint,)), total, counts)
 
     def _kind(self, row) -> str:
         status = row[STATUS]

@@ -4,7 +4,7 @@ GATEWAY_LOG_REQUESTS says which requests get a line (README "Operations"):
 - `errors` (the default): every request whose outcome is not `completed`: upstream errors,
   failures, broken streams, disconnects, refusals. That is little in normal operation, and it is
   the part worth reading in a log aggregator. The database row of every request holds the rest.
-- `all`: every request. At 1,000 requests a second that is about 0.4 MB of logs a second.
+- `all`: every request. A line is about 0.6 KB: 50 GB a day at 1,000 requests a second.
 - `off`: none.
 
 The line's message reads well as text (`POST /v1/responses 200 completed group=… 12.3 ms`),
