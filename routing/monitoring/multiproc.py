@@ -66,8 +66,11 @@ def collect(path: str | None = None) -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
+    path = path or os.environ[ENV]
+    if not os.path.isdir(path):  # nothing recorded yet (prepare() makes it at startup)
+        return b""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=path or os.environ[ENV])
+    MultiProcessCollector(registry, path=path)
     return generate_latest(registry)
 
 

@@ -49,7 +49,8 @@ def test_counters_match_the_traffic_sent(fake_azure, azure_route, make_key, http
         ids.append(response.headers["x-gateway-request-id"])
     fake_azure.fail_status = 400  # passed through: the upstream's error, counted by its status
     for _ in range(2):
-        assert http.post("/v1/responses", json={"model": group, "input": "hi"}, headers=bearer(client)).status_code == 400
+        refused = http.post("/v1/responses", json={"model": group, "input": "hi"}, headers=bearer(client))
+        assert refused.status_code == 400, refused.text
     fake_azure.fail_status = None
     for model in unknown:
         assert_openai_error(http.post("/v1/responses", json={"model": model, "input": "hi"}, headers=bearer(client)),
