@@ -12,7 +12,7 @@ wakes every INTERVAL seconds and takes what has arrived:
 /metrics calls `exposition()`, which flushes first. So a scrape includes this process's
 requests up to that moment, and the other workers' up to INTERVAL seconds old.
 
-The thread runs at normal priority: a batch takes about 1.5 µs per row (README "Operations"),
+The thread runs at normal priority: a batch takes about 2.5 µs per row (README "Operations"),
 and each pause is bounded by the interpreter's switch interval like any other thread. Nothing
 here blocks on the database, so metrics and lines keep flowing during a database outage.
 """
