@@ -26,6 +26,8 @@ setup: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 
+# Plain-text logs for a person at a terminal; everything else defaults to JSON lines (README "Operations").
+run: export GATEWAY_LOG_FORMAT ?= text
 run: $(STAMP) .gateway.local.env
 	@chmod 600 .gateway.local.env
 	$(BIN)/python manage.py migrate --noinput

@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the gateway's ASGI server (uvicorn: what `make run` uses)")
     ap.add_argument("--only", default="", help="comma-separated substrings of workload names to run")
     ap.add_argument("--no-relay", action="store_true", help="skip the TCP-relay floor measurements")
-    ap.add_argument("--whatif", default="", help="autogc,gcthresh,nolog,gcstats,stockhandler,stocknomw,adrfdispatch,httpcore: size a cost (bench/whatif.py)")
+    ap.add_argument("--whatif", default="", help="autogc,gcthresh,nolog,nometrics,gcstats,stockhandler,stocknomw,adrfdispatch,httpcore: size a cost (bench/whatif.py)")
     ap.add_argument("--retries", type=int, default=1,
                     help="re-measure a workload when core 1 was >10%% busy with other work (default 1)")
     args = ap.parse_args(argv)

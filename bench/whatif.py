@@ -12,6 +12,9 @@ or changing X in the benchmark's gateway process only (WHATIF=comma,separated):
   the cost of the log writer, which also makes the log-row check fail by design.
 - `nojournal`: log rows are not appended to the crash-safe journal (routing/audit/journal.py):
   the journal's share of the log writer's cost (rows are still written to the database).
+- `nometrics`: no metrics and no per-request log lines: the observer (routing/monitoring/
+  observer.py) is never started, so the log writer hands it no rows and no thread records
+  anything; only the API handler's in-flight count (two integer updates) stays.
 - `gcstats`: no change; prints per 5 s the count, total and longest pause of each
   collector generation to the gateway log (bench/results/gateway.log).
 
@@ -38,7 +41,7 @@ __all__ = ["application"]  # what uvicorn serves
 
 SWITCHES = frozenset(filter(None, os.environ.get("WHATIF", "").split(",")))
 KNOWN = {"autogc", "nolog", "nojournal", "gcstats", "gcthresh", "stockhandler", "stocknomw", "adrfdispatch",
-         "httpcore"}
+         "httpcore", "nometrics"}
 if SWITCHES - KNOWN:
     raise SystemExit(f"unknown WHATIF switch(es): {', '.join(sorted(SWITCHES - KNOWN))}")
 
@@ -103,6 +106,10 @@ if "nojournal" in SWITCHES:
     from routing.audit.journal import Journal
 
     Journal.append = lambda self, line: None
+if "nometrics" in SWITCHES:
+    from routing.monitoring.observer import observer
+
+    observer.start = lambda **kwargs: None
 if "gcstats" in SWITCHES:
     _started: dict[str, float] = {}
     _stats: dict[int, list] = collections.defaultdict(lambda: [0, 0.0, 0.0])  # gen → count, total s, max s

@@ -1,12 +1,14 @@
 """ASGI entry point.
 
 `/v1/*` (the API hot path) goes to `routing.api.handler.ApiHandler`, Django's ASGI handler
-without middleware or per-request thread hops (why: that module's docstring); everything
-else (admin, healthz) to Django's standard handler with its middleware. Both resolve
+without middleware or per-request thread hops (why: that module's docstring), and so do
+`/healthz`, `/readyz` and `/metrics` (another instance, so probes never wait behind the admin);
+everything else (the admin) to Django's standard handler with its middleware. All resolve
 through gateway/urls.py.
 
 The lifespan protocol flushes the request-log writer and closes upstream pools on
-shutdown, so rows queued at SIGTERM still reach the database.
+shutdown, so rows queued at SIGTERM still reach the database. It also starts the observer
+(metrics and per-request log lines, routing/monitoring/observer.py) and stops it last.
 """
 
 import logging
@@ -14,6 +16,10 @@ import os
 import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # before anything imports prometheus_client, which reads it once
+    from routing.monitoring.multiproc import ENV, default_dir
+
+    os.environ[ENV] = default_dir()
 
 from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
@@ -27,11 +33,14 @@ from routing.api.handler import ApiHandler  # noqa: E402
 from routing.audit.logwriter import writer  # noqa: E402
 from routing.config import route_table  # noqa: E402
 from routing.errors import error_body  # noqa: E402
+from routing.monitoring.observer import observer  # noqa: E402
 from routing.upstream import client as upstream_client  # noqa: E402
 from routing.upstream import relay  # noqa: E402
 
 log = logging.getLogger("gateway")
 api_app = ApiHandler()
+ops_app = ApiHandler()  # /healthz, /readyz, /metrics
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def _warm_up() -> None:
@@ -52,6 +61,7 @@ async def lifespan(receive, send) -> None:
         if message["type"] == "lifespan.startup":
             dbthread.start()
             await writer.start()  # adopt journals of ended processes (crash, kill -9) and write them
+            observer.start(in_flight=lambda: getattr(api_app, "in_flight", 0))
             try:
                 await route_table.table.get()
             except Exception:  # the database may come up later; requests retry the load
@@ -68,6 +78,7 @@ async def lifespan(receive, send) -> None:
             collector.stop()
             await route_table.table.stop()
             await writer.close()
+            observer.stop()  # after the writer: the last requests' metrics and lines
             await relay.close_clients()
             await send({"type": "lifespan.shutdown.complete"})
             return
@@ -117,6 +128,8 @@ async def application(scope, receive, send):
         path = scope["path"]
         if path.startswith("/v1/") or path == "/v1":
             return await api_app(scope, receive, send)
+        if path in OPS_PATHS:
+            return await ops_app(scope, receive, send)
         return await _admin_with_bounded_body(scope, receive, send)
     if kind == "lifespan":
         return await lifespan(receive, send)

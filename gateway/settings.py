@@ -43,7 +43,7 @@ SECURE_HSTS_SECONDS = env.int("GATEWAY_HSTS_SECONDS", default=31_536_000 if PROD
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("GATEWAY_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
 SECURE_HSTS_PRELOAD = env.bool("GATEWAY_HSTS_PRELOAD", default=PRODUCTION)
 SECURE_SSL_REDIRECT = env.bool("GATEWAY_SSL_REDIRECT", default=PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapes come over plain HTTP
 SESSION_COOKIE_SECURE = env.bool("GATEWAY_SECURE_COOKIES", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Behind a TLS-terminating proxy that sets it, e.g. GATEWAY_PROXY_SSL_HEADER=X-Forwarded-Proto. Only when
@@ -189,13 +189,28 @@ GATEWAY = {
     "UPSTREAM_KEEPALIVE_SECONDS": env.float("GATEWAY_UPSTREAM_KEEPALIVE_SECONDS", default=4.0),
     "UPSTREAM_MAX_HEADER_BYTES": env.int("GATEWAY_UPSTREAM_MAX_HEADER_BYTES", default=64 * 1024),
     "UPSTREAM_MAX_BODY_BYTES": env.int("GATEWAY_UPSTREAM_MAX_BODY_BYTES", default=64 * 1024 * 1024),
+    # Operations (README "Operations"): the log writer counts as stuck (/readyz 503) when rows have waited
+    # this long with nothing written; /metrics wants this bearer token (unset: loopback clients only);
+    # which requests get a log line (all | errors | off).
+    "LOG_STALL_SECONDS": env.float("GATEWAY_LOG_STALL_SECONDS", default=30.0),
+    "METRICS_TOKEN": env.str("GATEWAY_METRICS_TOKEN", default=""),
+    "LOG_REQUESTS": env.str("GATEWAY_LOG_REQUESTS", default="").strip().lower() or "errors",
 }
 
+# The gateway's own logs (README "Operations"): JSON lines, or plain text (`make run` sets
+# GATEWAY_LOG_FORMAT=text). Secrets are masked in every line; routing.monitoring.logs.configure also gives
+# uvicorn's own handlers (server messages, the access log when it is on) this formatter.
+LOGGING_CONFIG = "routing.monitoring.logs.configure"
+LOG_FORMAT = env.str("GATEWAY_LOG_FORMAT", default="").strip().lower() or "json"
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"GATEWAY_LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                   "json": {"()": "routing.monitoring.logs.JsonFormatter"}},
+    "filters": {"redact": {"()": "routing.monitoring.logs.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},

@@ -1,16 +1,13 @@
 """URLs: the OpenAI-compatible API under /v1 (DRF views, routing/api/views.py), the admin,
-and a liveness probe. gateway/asgi.py serves /v1 with the lean API handler and the rest
-with Django's standard one; both resolve through these patterns."""
+and the operations endpoints (routing/monitoring/views.py). gateway/asgi.py serves /v1 and
+the operations endpoints with the lean API handler and the rest with Django's standard one;
+both resolve through these patterns."""
 
 from django.contrib import admin
-from django.http import HttpResponse
 from django.urls import path, re_path
 
 from routing.api.views import ModelCallView, ModelsView, StoredResponseView, UnknownEndpointView
-
-
-def healthz(request):
-    return HttpResponse(b'{"status":"ok"}', content_type="application/json")
+from routing.monitoring import views as ops
 
 
 api = [
@@ -31,6 +28,8 @@ api = [
 
 urlpatterns = [
     *api,
-    path("healthz", healthz),
+    path("healthz", ops.healthz),
+    path("readyz", ops.readyz),
+    path("metrics", ops.metrics),
     path("admin/", admin.site.urls),
 ]

@@ -3,7 +3,8 @@
 `ApiHandler` is an `ASGIHandler` subclass: requests are Django `ASGIRequest`s, resolved by
 the URLconf (gateway/urls.py) to the DRF views in routing/api/views.py, and responses
 (`HttpResponse`, `StreamingHttpResponse`) are sent by Django's `send_response`. The admin
-keeps `get_asgi_application()` and its middleware (gateway/asgi.py routes by path).
+keeps `get_asgi_application()` and its middleware (gateway/asgi.py routes by path); another
+instance serves /healthz, /readyz and /metrics (routing/monitoring/views.py).
 
 What it does differently from the stock handler, each for a cost measured under load
 (numbers in the README, "Performance"):
@@ -53,6 +54,8 @@ class ClientGone(Exception):
 
 
 class ApiHandler(ASGIHandler):
+    in_flight = 0  # requests being handled now (the in-flight gauge, routing/monitoring/observer.py)
+
     def load_middleware(self, is_async: bool = False) -> None:
         """The API's middleware list is empty: the chain is the view call itself."""
         self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
@@ -62,20 +65,24 @@ class ApiHandler(ASGIHandler):
         return await self._middleware_chain(request)
 
     async def handle(self, scope, receive, send) -> None:
+        self.in_flight += 1
         try:
-            body = await self._read_body(scope, receive)
-        except BodyTooLarge:
-            limit = settings.GATEWAY["MAX_BODY_BYTES"]
-            return await self._refuse(scope, send, errors.too_large(limit))
-        except ClientGone:
-            call = _call(scope)
-            call.record.error_message = "client disconnected while sending the request body"
-            return call.client_left()
-        request, error_response = self.create_request(scope, io.BytesIO(body))
-        if request is None:
-            error_response.close()
-            return await self._refuse(scope, send, errors.bad_body("The request could not be decoded."))
-        await self._serve(request, receive, send)
+            try:
+                body = await self._read_body(scope, receive)
+            except BodyTooLarge:
+                limit = settings.GATEWAY["MAX_BODY_BYTES"]
+                return await self._refuse(scope, send, errors.too_large(limit))
+            except ClientGone:
+                call = _call(scope)
+                call.record.error_message = "client disconnected while sending the request body"
+                return call.client_left()
+            request, error_response = self.create_request(scope, io.BytesIO(body))
+            if request is None:
+                error_response.close()
+                return await self._refuse(scope, send, errors.bad_body("The request could not be decoded."))
+            await self._serve(request, receive, send)
+        finally:
+            self.in_flight -= 1
 
     async def _read_body(self, scope, receive) -> bytes:
         limit = settings.GATEWAY["MAX_BODY_BYTES"]

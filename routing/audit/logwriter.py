@@ -16,7 +16,7 @@ segments are read back from disk later instead of being held.
 (crashed, killed, or shut down before their last rows were in) and an old-style spool
 file, and starts the task; `enqueue` also starts it. `await writer.close()` (lifespan
 shutdown) writes what it can within its deadline; the rest stays in the journal for
-the next start. `writer.health()` says whether it keeps up (for a readiness check).
+the next start. `writer.health()` says whether it keeps up (for /readyz and /metrics).
 """
 
 import asyncio
@@ -35,7 +35,6 @@ from routing.audit.journal import Journal, Segment
 
 log = logging.getLogger(__name__)
 MAX_BACKLOG = 200_000  # rows held in memory; more stay in the journal files until there is room
-STALL_SECONDS = 30.0  # health: rows waiting and no successful write for this long
 
 
 @dataclasses.dataclass(slots=True)
@@ -109,6 +108,8 @@ class LogWriter:
         self._task: asyncio.Task | None = None
         self._flushing: asyncio.Lock | None = None  # one batch at a time (the task, close() and drain())
         self._started_at = time.time()
+        self._waiting_since = self._started_at  # when the queue last went from empty to not empty
+        self.on_row = None  # called with each accepted row, e.g. the observer's deque.append (routing/monitoring)
         self.last_success_at: float | None = None
         self.last_error = ""
         self.last_error_at: float | None = None
@@ -123,6 +124,8 @@ class LogWriter:
         # and those pauses showed up as the gateway's latency tail.
         entry = build_entry(record)
         record.row = tuple(entry[0])
+        if self.on_row is not None:
+            self.on_row(record.row)
         self._accept(entry)
         if self._task is None or self._task.done():
             self._start_task()
@@ -135,6 +138,8 @@ class LogWriter:
         except Exception as exc:  # never the request's problem: the row still goes to the database
             log.exception("request log row not journaled")
             self.journal().error, segment = store.describe(exc), None
+        if not self._pending:
+            self._waiting_since = time.time()
         self._pending.append((entry, segment))
 
     def journal(self) -> Journal:
@@ -242,6 +247,8 @@ class LogWriter:
                 await dbthread.run(_quarantine_lines, bad, segment.path, self._quarantine_file())
                 self.quarantined += len(bad)
             entries = _remapped(fields, entries)
+            if entries and not self._pending:
+                self._waiting_since = time.time()
             self._pending.extend((entry, segment) for entry in entries)
             journal.loaded_now(segment, len(entries))
 
@@ -294,12 +301,18 @@ class LogWriter:
             await self._maintain()
 
     def health(self) -> dict:
-        """Does the writer keep up? For a readiness check: cheap, no I/O."""
+        """Does the writer keep up? For readiness and metrics: cheap, no I/O, callable from any thread.
+
+        Stalled (`ok` false) means: rows are waiting, in memory or in journal segments on disk,
+        and none has been written for GATEWAY_LOG_STALL_SECONDS, counted from the last batch
+        written or, when the queue was empty until then, from when the first of them arrived.
+        A writer with nothing to write is never stalled, however long ago its last batch was.
+        """
         now = time.time()
         journal = self._journal
         on_disk = len(journal.unloaded()) if journal else 0
-        since = self.last_success_at or self._started_at
-        stalled = bool(self._pending or on_disk) and now - since > STALL_SECONDS
+        since = max(self.last_success_at or 0.0, self._waiting_since)
+        stalled = bool(self._pending or on_disk) and now - since > settings.GATEWAY["LOG_STALL_SECONDS"]
         return {
             "ok": not stalled,
             "queue_depth": len(self._pending),

@@ -58,6 +58,10 @@ class TcpRelay:
                 pass
 
     def cut(self) -> None:
+        try:  # wakes the accept() under way: a closed fd alone leaves the socket listening until it returns
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         with self.lock:
             conns, self.conns = self.conns, []

@@ -69,8 +69,9 @@ def encryption_keys() -> str:
 
 class GatewayServer:
     def __init__(self, *, database_url: str, workdir: Path, env: dict[str, str] | None = None,
-                 name: str = "gateway", graceful_seconds: float = 5) -> None:
+                 name: str = "gateway", graceful_seconds: float = 5, args: tuple[str, ...] = ()) -> None:
         self.graceful_seconds = graceful_seconds
+        self.args = args  # more uvicorn options, e.g. ("--workers", "2")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -87,6 +88,7 @@ class GatewayServer:
             # Never replay (or write to) a developer's spool file into the test database.
             "GATEWAY_LOG_SPOOL_FILE": str(workdir / f"{name}-{self.port}-spool.jsonl"),
             "GATEWAY_LOG_JOURNAL_DIR": str(workdir / f"{name}-{self.port}-journal"),
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"{name}-{self.port}-metrics"),  # its own, like a server's
             "PYTHONUNBUFFERED": "1",
             # In-process limits and breaker state: shared Redis state keyed by deployment ids
             # would leak between test runs (every new test database numbers rows from 1).
@@ -104,7 +106,7 @@ class GatewayServer:
         cmd = [sys.executable, "-m", "uvicorn", "gateway.asgi:application", "--host", "127.0.0.1",
                "--port", str(self.port), "--loop", "uvloop", "--http", "gateway.listener:BoundedHttpToolsProtocol",
                "--lifespan", "on",
-               "--timeout-graceful-shutdown", str(self.graceful_seconds)]
+               "--timeout-graceful-shutdown", str(self.graceful_seconds), *self.args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while True:

@@ -1,6 +1,6 @@
 """gateway/asgi.py in a real server: the lifespan shutdown flushes queued log rows on
-SIGTERM, WebSocket attempts get a clean refusal, health and admin stay on the standard
-handler."""
+SIGTERM, WebSocket attempts get a clean refusal, the admin stays on the standard handler and
+the probes skip its middleware."""
 
 import base64
 import os
@@ -62,9 +62,13 @@ def test_websocket_upgrade_is_refused_cleanly(gateway):
     assert b"websocket_not_supported" in data
 
 
-def test_healthz_and_admin_use_the_standard_handler(http):
-    health = http.get("/healthz")
-    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+def test_admin_uses_the_standard_handler_and_probes_skip_its_middleware(http):
     admin = http.get("/admin/", follow_redirects=False)
     assert admin.status_code == 302 and "/admin/login/" in admin.headers["location"]
     assert "x-gateway-request-id" not in admin.headers
+    assert admin.headers["x-frame-options"] == "DENY"  # the admin's middleware ran
+    for path in ("/healthz", "/readyz", "/metrics"):
+        probe = http.get(path)
+        assert probe.status_code == 200 and "x-frame-options" not in probe.headers, path
+        assert "x-gateway-request-id" not in probe.headers, path
+    assert http.get("/healthz").json() == {"status": "ok"}
