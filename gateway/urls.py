@@ -4,7 +4,7 @@ with Django's standard one; both resolve through these patterns."""
 
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from routing.api.views import ModelCallView, ModelsView, StoredResponseView, UnknownEndpointView
 
@@ -33,4 +33,5 @@ urlpatterns = [
     *api,
     path("healthz", healthz),
     path("admin/", admin.site.urls),
+    path("api/", include("routing.management_api.urls")),  # management and audit API (README "Management API")
 ]

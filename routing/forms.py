@@ -122,11 +122,19 @@ class FallbackFormSet(forms.BaseInlineFormSet):
         for link in GroupFallback.objects.exclude(group=group):
             edges.setdefault(link.group_id, set()).add(link.fallback_id)
         edges[group.pk] = {g.pk for g in chosen}
-        stack, seen = list(edges[group.pk]), set()
-        while stack:
-            node = stack.pop()
-            if node == group.pk:
-                raise ValidationError("These fallbacks would lead back to this group (a loop).")
-            if node not in seen:
-                seen.add(node)
-                stack.extend(edges.get(node, ()))
+        if fallback_loop(group.pk, edges):
+            raise ValidationError("These fallbacks would lead back to this group (a loop).")
+
+
+def fallback_loop(group_id: int, edges: dict[int, set[int]]) -> bool:
+    """Whether following fallbacks (`edges`: group id → its fallback group ids) from `group_id` leads back to it.
+    The admin's fallback inline and the management API both refuse such a change."""
+    stack, seen = list(edges.get(group_id, ())), set()
+    while stack:
+        node = stack.pop()
+        if node == group_id:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack.extend(edges.get(node, ()))
+    return False

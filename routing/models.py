@@ -11,6 +11,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import capabilities, crypto
+from routing.validators import validate_rule_value
 
 
 class Strategy(models.TextChoices):
@@ -139,7 +140,8 @@ class PolicyRule(models.Model):
         max_length=300, blank=True,
         help_text="Dotted path, e.g. stream_options.include_usage. For allow_only: comma-separated top-level keys.",
     )
-    value = models.JSONField(null=True, blank=True, help_text="JSON value for set/default.")
+    value = models.JSONField(null=True, blank=True, validators=[validate_rule_value],
+                             help_text="JSON value for set/default.")
     target = models.CharField(max_length=300, blank=True, help_text="New dotted path for rename.")
     endpoint = models.CharField(max_length=20, choices=RuleEndpoint.choices, default=RuleEndpoint.ANY)
     stream = models.CharField(max_length=20, choices=RuleStream.choices, default=RuleStream.ANY)
@@ -434,3 +436,6 @@ class GatewaySettings(models.Model):
 
     def __str__(self) -> str:
         return "Gateway settings"
+
+
+from routing.management_api.models import ManagementToken  # noqa: E402, F401  (the /api/ tokens, with their code)
