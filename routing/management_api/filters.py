@@ -24,6 +24,22 @@ class IntFilter(django_filters.NumberFilter):
         extend_schema_field(schema)(self)
 
 
+class BoolField(forms.Field):
+    """`true` or `false` (a NullBooleanField would take anything else as "no filter")."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if value not in ("true", "false"):
+            raise forms.ValidationError("Enter true or false.", code="invalid")
+        return value == "true"
+
+
+@extend_schema_field({"type": "boolean"})
+class BoolFilter(django_filters.Filter):
+    field_class = BoolField
+
+
 def _id(field_name: str, help_text: str) -> IntFilter:
     return IntFilter(field_name=field_name, min_value=1, max_value=ID_MAX, help_text=help_text)
 
@@ -31,6 +47,7 @@ def _id(field_name: str, help_text: str) -> IntFilter:
 class ModelGroupFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(max_length=200, help_text="Exact name.")
     name_contains = django_filters.CharFilter(field_name="name", lookup_expr="icontains", max_length=200)
+    enabled = BoolFilter()
 
     class Meta:
         model = ModelGroup
@@ -42,6 +59,7 @@ class DeploymentFilter(django_filters.FilterSet):
     group_name = django_filters.CharFilter(field_name="group__name", max_length=200, help_text="Model group name.")
     name = django_filters.CharFilter(max_length=200, help_text="Exact name.")
     policy = _id("policy_id", "Param policy id.")
+    enabled = BoolFilter()
 
     class Meta:
         model = Deployment
@@ -60,6 +78,7 @@ class GroupFallbackFilter(django_filters.FilterSet):
 class ParamPolicyFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(max_length=200, help_text="Exact name.")
     extends = _id("extends_id", "Base policy id.")
+    builtin = BoolFilter()
 
     class Meta:
         model = ParamPolicy
@@ -70,6 +89,7 @@ class ApiKeyFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(max_length=200, help_text="Exact name.")
     prefix = django_filters.CharFilter(max_length=16, help_text="The key's public prefix (sk-gw-<prefix>-…).")
     allowed_group = _id("allowed_groups", "Keys limited to this group id.")
+    is_active = BoolFilter()
 
     class Meta:
         model = ApiKey
@@ -93,6 +113,7 @@ class RequestLogFilter(django_filters.FilterSet):
     outcome = django_filters.ChoiceFilter(choices=Outcome.choices)
     endpoint = django_filters.CharFilter(max_length=40, help_text="e.g. responses, chat, compact.")
     response_id = django_filters.CharFilter(max_length=200)
+    stream = BoolFilter()
 
     class Meta:
         model = RequestLog

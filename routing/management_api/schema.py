@@ -51,6 +51,12 @@ class ManagementAutoSchema(AutoSchema):
             statuses.append(415)
         return sorted(statuses)
 
+    def _get_filter_parameters(self):
+        parameters = super()._get_filter_parameters()
+        for parameter in parameters:
+            parameter["allowEmptyValue"] = True  # `?group=` is no filter, as in django-filter
+        return parameters
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         for code in map(str, self._error_statuses()):

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -44,6 +45,12 @@ class ManagementViewSet(viewsets.GenericViewSet):
 
     def get_exception_handler(self):
         return exception_handler
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+        if repeated:  # every parameter here takes one value; Django would silently use the last
+            raise ValidationError({name: ["Give this parameter once."] for name in repeated})
 
 
 class RecordedWrites:

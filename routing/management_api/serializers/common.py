@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from routing.management_api import history
+from routing.management_api.serializers.fields import StrictModelSerializer
 from routing.management_api.validation import run_form
 
 
@@ -20,7 +21,7 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
-class FormValidated(serializers.ModelSerializer):
+class FormValidated(StrictModelSerializer):
     """A ModelSerializer whose `validate()` runs the admin's form (routing/management_api/validation.py), keeping
     the bound form for `create`/`update`. Subclasses set `form_class` (and `renamed`)."""
 

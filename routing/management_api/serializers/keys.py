@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from routing import services
 from routing.management_api.serializers.common import FormValidated
+from routing.management_api.serializers.fields import StrictModelSerializer, StrictPrimaryKeyRelatedField
 from routing.models import ApiKey, GatewaySettings, ModelGroup
 
 KEY_FIELDS = ("name", "allowed_groups", "is_active", "expires_at", "rpm", "tpm", "max_parallel")
@@ -32,7 +33,7 @@ class ApiKeySerializer(FormValidated):
 
     form_class = forms.modelform_factory(ApiKey, fields=KEY_FIELDS)
     allowed_groups = GroupIdsField(
-        child=serializers.PrimaryKeyRelatedField(queryset=ModelGroup.objects.all()), required=False,
+        child=StrictPrimaryKeyRelatedField(queryset=ModelGroup.objects.all()), required=False,
         max_length=MAX_ALLOWED_GROUPS, help_text="Model group ids this key may use; empty means every group.")
 
     class Meta:
@@ -63,10 +64,11 @@ class ApiKeyIssuedSerializer(ApiKeySerializer):
         return self.context["issued_key"]
 
 
-class GatewaySettingsSerializer(serializers.ModelSerializer):
+class GatewaySettingsSerializer(StrictModelSerializer):
     """Whether GATEWAY_MASTER_KEY is still accepted; retiring it needs a usable client key first."""
 
     master_key_configured = serializers.SerializerMethodField(help_text="Whether GATEWAY_MASTER_KEY is set.")
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null until first changed.")
 
     class Meta:
         model = GatewaySettings

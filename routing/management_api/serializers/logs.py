@@ -2,11 +2,14 @@
 
 from rest_framework import serializers
 
-from routing.models import RequestLog
+from routing.models import Outcome, RequestLog
 
 
 class RequestLogSerializer(serializers.ModelSerializer):
     """One client request: who, which group and deployment(s), status, outcome, timings, usage, body changes."""
+
+    outcome = serializers.ChoiceField(choices=Outcome.choices, allow_blank=True, read_only=True,
+                                      help_text="How the request ended; blank on rows written before outcomes existed.")
 
     class Meta:
         model = RequestLog

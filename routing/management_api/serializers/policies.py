@@ -15,6 +15,7 @@ from rest_framework import serializers
 from routing.forms import ParamPolicyForm, PolicyRuleForm
 from routing.management_api import history
 from routing.management_api.serializers.common import FormValidated
+from routing.management_api.serializers.fields import StrictIntegerField, StrictModelSerializer
 from routing.management_api.validation import run_form
 from routing.models import ParamPolicy, PolicyRule
 
@@ -22,13 +23,13 @@ MAX_RULES = 200
 RULE_FIELDS = ("position", "action", "path", "value", "target", "endpoint", "stream", "message", "enabled")
 
 
-class PolicyRuleSerializer(serializers.ModelSerializer):
+class PolicyRuleSerializer(StrictModelSerializer):
     """One rule: drop, set, default, rename, reject or allow_only a (dotted) path, limited to an endpoint and stream
     mode if wanted."""
 
-    id = serializers.IntegerField(required=False, min_value=1, help_text="An existing rule of this policy to update; "
+    id = StrictIntegerField(required=False, min_value=1, help_text="An existing rule of this policy to update; "
                                   "absent: a new rule.")
-    position = serializers.IntegerField(required=False, min_value=0, max_value=2147483647,
+    position = StrictIntegerField(required=False, min_value=0, max_value=2147483647,
                                         help_text="Order within the rule's phase; default: its index in the list.")
 
     class Meta:

@@ -14,6 +14,7 @@ from routing import services
 from routing.forms import DeploymentForm, fallback_loop
 from routing.management_api import roles
 from routing.management_api.serializers.common import FormValidated
+from routing.management_api.serializers.fields import StrictBooleanField, StrictCharField
 from routing.models import Deployment, GroupFallback, ModelGroup, validate_upstream_key
 
 GROUP_FIELDS = ("name", "description", "strategy", "enabled", "max_attempts", "retry_on_status", "cooldown_failures",
@@ -43,14 +44,14 @@ class DeploymentSerializer(FormValidated):
     renamed = {"new_api_key": "api_key"}
 
     # Checked by the form (DeploymentForm's field adds https:// when no scheme is given, then validates).
-    api_base = serializers.CharField(max_length=500, required=False, allow_blank=True,
+    api_base = StrictCharField(max_length=500, required=False, allow_blank=True,
                                      help_text=Deployment._meta.get_field("api_base").help_text + " (https:// is "
                                      "added when no scheme is given).")
-    api_key = serializers.CharField(
+    api_key = StrictCharField(
         write_only=True, required=False, allow_blank=True, max_length=4096, validators=[validate_upstream_key],
         style={"input_type": "password"}, help_text="Write-only upstream key, encrypted at rest; blank or absent "
         "keeps the stored key.")
-    clear_api_key = serializers.BooleanField(write_only=True, required=False, default=False,
+    clear_api_key = StrictBooleanField(write_only=True, required=False, default=False,
                                              help_text="Remove the stored upstream key.")
     api_key_set = serializers.SerializerMethodField(help_text="Whether an upstream key is stored.")
     api_key_hint = serializers.SerializerMethodField(
