@@ -34,12 +34,19 @@ TYPES = {401: "authentication_error", 403: "permission_error"}
 
 
 def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested error detail → {"field": [...], "rules[1].path": [...]}; top-level errors → "non_field_errors"."""
+    """DRF's nested error detail → {"field": [...], "rules[1].path": [...]}; top-level errors → "non_field_errors"
+    (a list's own errors, e.g. too many items, under the list's name)."""
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            out.update(_flatten(value, name))
+            if isinstance(key, int):  # DRF reports list items as {index: errors}
+                name = f"{prefix}[{key}]"
+            elif key == "non_field_errors" and prefix:
+                name = prefix
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            for field, messages in _flatten(value, name).items():
+                out.setdefault(field, []).extend(messages)
     elif isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
         for index, item in enumerate(detail):
             out.update(_flatten(item, f"{prefix}[{index}]"))

@@ -1,15 +1,16 @@
 """The JSON parser for /api/ writes: DRF's, stricter about what may reach the database.
 
-Refused with a 400 (`parse_error`) before any serializer runs:
+Refused with a 400 before any serializer runs:
 - text that is not UTF-8, or not JSON; `NaN`/`Infinity` (not JSON, and meaningless in a limit or timeout);
 - nesting deeper than MAX_DEPTH (Python's decoder would otherwise raise RecursionError: a 500);
-- NUL characters and lone surrogates in any string or key (PostgreSQL cannot store either; a rule's
-  JSON `value` is stored as it comes).
+  these are `parse_error`s;
+- NUL characters and lone surrogates in any string or key (PostgreSQL can store neither; a rule's JSON
+  `value` is stored as it comes): a field error under the string's path, e.g. `rules[0].value`.
 """
 
 import json
 
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 MAX_DEPTH = 32
@@ -20,24 +21,28 @@ def _no_constants(name: str):
 
 
 def check_strings(data) -> None:
-    """Walk parsed JSON (iteratively): bounded depth, no NUL, no lone surrogates."""
-    stack = [(data, 0)]
+    """Walk parsed JSON (iteratively): bounded depth, no NUL, no lone surrogates. A bad string is reported
+    under its path (`rules[1].value.text`), like a field error."""
+    stack = [(data, "", 0)]
     while stack:
-        node, depth = stack.pop()
+        node, path, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.")
         if isinstance(node, dict):
-            stack.extend((k, depth + 1) for k in node)
-            stack.extend((v, depth + 1) for v in node.values())
+            for key, value in node.items():
+                inner = f"{path}.{key}" if path else str(key)
+                stack.append((value, inner, depth + 1))
+                stack.append((key, path or "non_field_errors", depth + 1))  # popped first: keys before values
         elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+            stack.extend((value, f"{path}[{index}]", depth + 1) for index, value in enumerate(node))
         elif isinstance(node, str):
             if "\x00" in node:
-                raise ParseError("NUL characters (\\u0000) are not accepted.")
+                raise ValidationError({path or "non_field_errors": ["NUL characters (\\u0000) are not accepted."]})
             try:
                 node.encode("utf-8")
             except UnicodeEncodeError:
-                raise ParseError("Lone surrogate characters are not accepted.") from None
+                raise ValidationError({path or "non_field_errors": ["Lone surrogate characters are not accepted."]}) \
+                    from None
 
 
 class StrictJSONParser(JSONParser):

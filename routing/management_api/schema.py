@@ -4,9 +4,10 @@
 - `BearerScheme`: `Authorization: Bearer <management token or GATEWAY_MASTER_KEY>`; the admin session is
   spectacular's built-in `cookieAuth`.
 - `ManagementAutoSchema`: every operation documents the errors it can answer with, in the shape of
-  routing/management_api/errors.py (`Error`): 400 when it takes a body or query parameters, 401 and 403
-  always, 404 for an object path or a paged list (a stale page or cursor), 409 for writes (a row still
-  in use, a unique value taken meanwhile), 415 when it takes a body.
+  routing/management_api/errors.py (`Error`): 400, 401 and 403 always (a repeated query parameter is a 400
+  anywhere), 404 for an object path or a paged list (a stale page or cursor), 409 for writes (a row still
+  in use, a unique value taken meanwhile), 415 when it takes a body; filter parameters are marked
+  `allowEmptyValue` (an empty value is no filter).
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -40,9 +41,7 @@ class ManagementAutoSchema(AutoSchema):
     def _error_statuses(self) -> list[int]:
         has_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
         paged_list = self.method == "GET" and self._is_list_view() and self._get_paginator() is not None
-        statuses = [401, 403]
-        if has_body or paged_list or self.get_filter_backends():
-            statuses.append(400)
+        statuses = [400, 401, 403]
         if "{" in self.path or paged_list:
             statuses.append(404)
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):

@@ -28,6 +28,7 @@ class NotFoundView(APIView):
     authentication_classes = []
     permission_classes = []
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = views.AlwaysJSON
     schema = None  # not an endpoint of the schema
 
     def get_exception_handler(self):

@@ -11,6 +11,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -33,11 +34,19 @@ from routing.management_api.serializers.routes import (
 from routing.models import ApiKey, Deployment, GroupFallback, ModelGroup, ParamPolicy, PolicyRule, RequestLog
 
 
+class AlwaysJSON(DefaultContentNegotiation):
+    """Answers are JSON whatever `Accept` says (a browser's text/html would otherwise be a 406)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class ManagementViewSet(viewsets.GenericViewSet):
     authentication_classes = [BearerAuthentication, SessionAuthentication]
     permission_classes = [ReadAuditorWriteOps]
     parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = AlwaysJSON
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     pagination_class = ConfigPagination
     lookup_value_regex = r"[0-9]{1,19}"
@@ -116,7 +125,7 @@ class ParamPolicyViewSet(ConfigViewSet):
     ordering_fields = ("name", "updated_at")
     ordering = ("name",)
 
-    @extend_schema(request=None, responses={201: ParamPolicySerializer})
+    @extend_schema(operation_id="policies_copy", request=None, responses={201: ParamPolicySerializer})
     @action(detail=True, methods=["post"], permission_classes=[ReadAuditorWriteOps])
     def copy(self, request, pk=None):
         """An editable copy of a policy (same description, base and rules), named "<name> (copy)"."""
@@ -148,7 +157,7 @@ class ApiKeyViewSet(ConfigViewSet):
                                                                     "issued_key": serializer.issued_key}).data
         return _once(Response(data, status=status.HTTP_201_CREATED))
 
-    @extend_schema(request=None, responses={200: ApiKeyIssuedSerializer})
+    @extend_schema(operation_id="keys_regenerate", request=None, responses={200: ApiKeyIssuedSerializer})
     @action(detail=True, methods=["post"])
     def regenerate(self, request, pk=None):
         """A new secret for the key (same name, groups, limits); the old one stops working within seconds."""
@@ -159,7 +168,7 @@ class ApiKeyViewSet(ConfigViewSet):
         context = {**self.get_serializer_context(), "issued_key": full}
         return _once(Response(ApiKeyIssuedSerializer(key, context=context).data))
 
-    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    @extend_schema(operation_id="keys_revoke", request=None, responses={200: ApiKeySerializer})
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         """Deactivate the key (every gateway process drops it within seconds)."""

@@ -39,6 +39,7 @@ def test_policy_rules_are_added_as_rows(admin_client, db):
     ({"action": "drop", "path": "a..b"}, "Empty segment in dotted path."),
     ({"action": "rename", "path": "a", "target": "b..c"}, "Empty segment in target path"),
     ({"action": "allow_only", "path": "model,,input"}, "Empty segment in key list"),
+    ({"action": "set", "path": "a", "value": '{"k": "\\u0000"}'}, "may not contain NUL"),  # jsonb cannot hold it
 ])
 def test_invalid_policy_rules_show_errors_and_save_nothing(admin_client, db, rule, message):
     response = admin_client.post(url(ParamPolicy, "add"), policy_post([rule]))

@@ -5,4 +5,5 @@ from tests.integration.management_api.support import (  # noqa: F401  (fixtures)
     master_key,
     ops_token,
     ops_user,
+    world,
 )

@@ -18,7 +18,7 @@ CREDENTIALS = ("anonymous", "auditor_token", "ops_token", "master_key", "retired
 
 
 def make_user(username: str, *, role: str | None = None, superuser: bool = False):
-    user = get_user_model().objects.create_user(username, password="pw-" + username, is_staff=True,
+    user = get_user_model().objects.create_user(username, password=None, is_staff=True,  # no hashing: fast
                                                 is_superuser=superuser)
     if role is not None:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
@@ -62,7 +62,7 @@ def session(user) -> APIClient:
     JavaScript would (from the csrftoken cookie set by a page it loaded)."""
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(user)
-    client.get("/admin/login/")  # sets the csrftoken cookie
+    client.get("/admin/")  # sets the csrftoken cookie (the page has a logout form)
     client.defaults["HTTP_X_CSRFTOKEN"] = client.cookies["csrftoken"].value
     return client
 
@@ -107,3 +107,36 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert error["code"] == code, error
     return error
+
+
+class World:
+    """One of each object, plus spares that may be deleted."""
+
+    def __init__(self):
+        from django.utils import timezone
+
+        from routing.models import Deployment, GroupFallback, ModelGroup, ParamPolicy, PolicyRule, RequestLog
+        from routing.services import presets_ensure
+
+        self.preset = presets_ensure()["azure-responses"]
+        self.group = ModelGroup.objects.create(name="azure-gpt-5.5")
+        self.other = ModelGroup.objects.create(name="gpt-4o")
+        self.spare_group = ModelGroup.objects.create(name="spare")
+        self.deployment = Deployment(group=self.group, name="east", provider="azure",
+                                     api_base="https://res.openai.azure.com", upstream_model="gpt-5.5-prod")
+        self.deployment.api_key = "sk-upstream-PLAINTEXT-0123456789abcd"
+        self.deployment.save()
+        self.spare_deployment = Deployment.objects.create(group=self.group, name="mock", provider="mock")
+        self.fallback = GroupFallback.objects.create(group=self.group, fallback=self.other)
+        self.policy = ParamPolicy.objects.create(name="strict")
+        PolicyRule.objects.create(policy=self.policy, action="drop", path="metadata")
+        self.spare_policy = ParamPolicy.objects.create(name="unused")
+        self.key, _ = api_key_create(name="team-a", allowed_groups=[self.group])
+        self.log = RequestLog.objects.create(request_id="req_0123", created_at=timezone.now(), method="POST",
+                                             endpoint="responses", path="/v1/responses", status=200,
+                                             key_name="team-a", group_name="azure-gpt-5.5", deployment_name="east")
+
+
+@pytest.fixture
+def world(db) -> World:
+    return World()

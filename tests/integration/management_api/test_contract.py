@@ -21,8 +21,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from routing.models import Deployment, GroupFallback, ModelGroup, RequestLog
-from routing.services import api_key_create, presets_ensure
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance, negative_data_rejection]
@@ -39,18 +37,6 @@ def keep_connection():
         signal.connect(close_old_connections)
 
 
-@pytest.fixture
-def world(db, keep_connection):
-    """Objects with small ids, so generated ids sometimes find one."""
-    presets_ensure()
-    a, b = ModelGroup.objects.create(name="a"), ModelGroup.objects.create(name="b")
-    Deployment.objects.create(group=a, name="mock", provider="mock")
-    GroupFallback.objects.create(group=a, fallback=b)
-    api_key_create(name="k", allowed_groups=[a])
-    RequestLog.objects.create(request_id="req_1", created_at="2026-01-01T00:00:00Z", method="POST",
-                              endpoint="responses", path="/v1/responses", status=200)
-
-
 # Loaded when the module is collected (serving the schema touches no database). schemathesis' lazy
 # `from_fixture` loader does not work with pytest 9 (it sets `request.node._nodeid`, which pytest 9 removed).
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
@@ -62,5 +48,5 @@ schema.config.phases.coverage.enabled = DEEP
 
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=EXAMPLES)
-def test_api_conforms_to_its_schema(case, world, ops_token):
+def test_api_conforms_to_its_schema(case, keep_connection, world, ops_token):
     case.call_and_validate(headers={"Authorization": f"Bearer {ops_token}"}, checks=CHECKS)
