@@ -17,12 +17,12 @@ from rest_framework.response import Response
 
 from routing import selectors, services
 from routing.management_api import filters, history
-from routing.management_api.schema import ManagementAutoSchema
 from routing.management_api.authentication import BearerAuthentication
 from routing.management_api.errors import exception_handler
 from routing.management_api.pagination import ConfigPagination, LogCursorPagination
 from routing.management_api.parsers import StrictJSONParser
 from routing.management_api.permissions import BuiltinReadOnly, ReadAuditorWriteOps
+from routing.management_api.schema import ManagementAutoSchema
 from routing.management_api.serializers.keys import ApiKeyIssuedSerializer, ApiKeySerializer, GatewaySettingsSerializer
 from routing.management_api.serializers.logs import RequestLogSerializer
 from routing.management_api.serializers.policies import ParamPolicySerializer
