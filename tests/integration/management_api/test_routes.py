@@ -5,7 +5,6 @@ import pytest
 from django.forms.models import model_to_dict
 
 from routing.forms import DeploymentForm
-from routing.management_api.history import change_reason  # noqa: F401  (the reason format is tested below)
 from routing.models import Deployment, GroupFallback, ModelGroup, RouteVersion
 from tests.integration.management_api.support import assert_error, bearer
 
