@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "adrf",
     "simple_history",
     "axes",
+    "django_filters",  # the management API's filters (/api/, routing/management_api)
+    "drf_spectacular",  # its OpenAPI schema
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc, served by the gateway (no CDN)
     "routing",
 ]
 
@@ -156,6 +159,22 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
 # (routing/api/base.py); these defaults are for any other DRF view.
 REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The management API's schema (README "Management API"): /api/ only, request and response bodies apart
+# (write-only fields), Swagger UI and Redoc from drf-spectacular-sidecar's static files.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LLM Gateway management API",
+    "DESCRIPTION": "Routes, policies, client keys and the request log. Roles: ops (read and write), auditor "
+    "(read only). Errors: {\"error\": {\"message\", \"type\", \"param\", \"code\", \"fields\"}}.",
+    "VERSION": "1.0.0",
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["routing.management_api.schema.only_management_api"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 REDIS_URL = env("REDIS_URL", default="")

@@ -4,7 +4,7 @@ the operations endpoints with the lean API handler and the rest with Django's st
 both resolve through these patterns."""
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from routing.api.views import ModelCallView, ModelsView, StoredResponseView, UnknownEndpointView
 from routing.monitoring import views as ops
@@ -32,4 +32,5 @@ urlpatterns = [
     path("readyz", ops.readyz),
     path("metrics", ops.metrics),
     path("admin/", admin.site.urls),
+    path("api/", include("routing.management_api.urls")),  # management and audit API (README "Management API")
 ]

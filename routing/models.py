@@ -4,7 +4,6 @@ The hot path never touches these: `selectors.load_snapshot()` turns them into fr
 snapshots (routing/snapshots.py) that requests read from memory.
 """
 
-import json
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -12,6 +11,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import capabilities, crypto
+from routing.validators import validate_rule_value
 
 
 class Strategy(models.TextChoices):
@@ -130,27 +130,6 @@ class RuleStream(models.TextChoices):
     ANY = "any", "Stream and non-stream"
     STREAM = "stream", "Streaming only"
     NON_STREAM = "non_stream", "Non-streaming only"
-
-
-MAX_RULE_VALUE_BYTES = 16_384
-
-
-def validate_rule_value(value) -> None:
-    """A rule's JSON value: at most MAX_RULE_VALUE_BYTES as JSON, and no NUL character in any
-    string or key (PostgreSQL's jsonb cannot store one)."""
-    if len(json.dumps(value).encode()) > MAX_RULE_VALUE_BYTES:
-        raise ValidationError(f"The value is larger than {MAX_RULE_VALUE_BYTES:,} bytes as JSON.", code="too_long")
-    pending = [value]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            pending.extend(node.keys())
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
-        elif isinstance(node, str) and "\x00" in node:
-            raise ValidationError("The value contains a NUL character (\\u0000), which cannot be stored.",
-                                  code="null_characters_not_allowed")
 
 
 class PolicyRule(models.Model):
@@ -463,3 +442,6 @@ class GatewaySettings(models.Model):
 
     def __str__(self) -> str:
         return "Gateway settings"
+
+
+from routing.management_api.models import ManagementToken  # noqa: E402, F401  (the /api/ tokens, with their code)

@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from routing import keys as keys_mod
 from routing import selectors
+from routing.management_api import models as management_tokens
+from routing.management_api.models import ManagementToken
 from routing.models import (
     ApiKey,
     BridgedResponse,
@@ -273,3 +275,19 @@ def bridged_responses_prune(*, max_total_bytes: int, batch: int = 1000) -> tuple
         for start in range(0, len(doomed), batch):
             trimmed += BridgedResponse.objects.filter(response_id__in=doomed[start:start + batch]).delete()[0]
     return expired, trimmed
+
+
+# --- management API tokens (routing/management_api) --------------------------------------------------------------
+
+def management_token_create(*, user, name: str, expires_at: datetime | None = None) -> tuple[ManagementToken, str]:
+    """A token for /api/ acting as `user`; returns (row, full_token). The full token exists only in the return
+    value: the row keeps its prefix and sha256."""
+    full, prefix, digest = management_tokens.generate()
+    token = ManagementToken.objects.create(name=name, user=user, prefix=prefix, token_hash=digest,
+                                           expires_at=expires_at)
+    return token, full
+
+
+def management_tokens_revoke(*, token_ids: list[int]) -> int:
+    """Revoke tokens (refused from the next request on); the rows stay, so the history still names them."""
+    return ManagementToken.objects.filter(pk__in=token_ids, revoked_at__isnull=True).update(revoked_at=timezone.now())

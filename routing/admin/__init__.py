@@ -5,6 +5,7 @@ reads through `routing.selectors`, and the console's own pages live in `routing.
 - `policies`: param policies (effective rules, read-only presets, preview, history with restore).
 - `keys`: client keys (one-time page, regenerate, expiry) and gateway settings (retire the master key).
 - `audit`: the request log (filters, search, CSV export, dashboard) and response affinity, read-only.
+- `tokens`: management API tokens (listed, revoked; created by `manage.py create_management_token`).
 
 Secrets: upstream keys are write-only (`forms.DeploymentForm`) and shown masked ("••••abcd"); client keys are
 shown once and stored as sha256; URL lookups on either column are refused (`common.SecretLookupsRefused`).
@@ -12,7 +13,7 @@ shown once and stored as sha256; URL lookups on either column are refused (`comm
 
 from django.contrib import admin
 
-from routing.admin import audit, keys, policies, routes  # noqa: F401  (registers the model admins)
+from routing.admin import audit, keys, policies, routes, tokens  # noqa: F401  (registers the model admins)
 from routing.admin.common import EstimatedCountPaginator  # noqa: F401  (tests and callers import it from here)
 from routing.audit import admin as audit_admin  # noqa: F401  (registers the request-log quarantine)
 

@@ -9,13 +9,14 @@ from routing.models import (
     ApiKey,
     Deployment,
     GatewaySettings,
+    ManagementToken,
     ModelGroup,
     ParamPolicy,
     RequestLog,
     RequestLogQuarantine,
     ResponseAffinity,
 )
-from routing.services import AZURE_RESPONSES_PRESET
+from routing.services import AZURE_RESPONSES_PRESET, management_token_create
 from tests.integration.admin.support import (  # noqa: F401  (fixtures)
     SECRET,
     deployment,
@@ -25,15 +26,17 @@ from tests.integration.admin.support import (  # noqa: F401  (fixtures)
 )
 
 
-def test_every_registered_model_has_working_changelist_add_and_change_pages(admin_client, deployment, log_rows):
+def test_every_registered_model_has_working_changelist_add_and_change_pages(admin_client, admin_user, deployment,
+                                                                             log_rows):
     affinity = ResponseAffinity.objects.create(response_id="resp_abc", deployment_id=deployment.pk,
                                                created_at=timezone.now(), expires_at=timezone.now())
     rows = {ModelGroup: deployment.group, Deployment: deployment, RequestLog: log_rows[0], ResponseAffinity: affinity,
             ApiKey: ApiKey.objects.create(name="ci", prefix="abcd1234", key_hash="0" * 64),
             ParamPolicy: ParamPolicy.objects.get(name=AZURE_RESPONSES_PRESET),
             GatewaySettings: GatewaySettings.objects.create(pk=1),
-            RequestLogQuarantine: RequestLogQuarantine.objects.create(request_id="req_q", reason="r", raw="[]")}
-    no_add = {RequestLog, ResponseAffinity, GatewaySettings, RequestLogQuarantine}
+            RequestLogQuarantine: RequestLogQuarantine.objects.create(request_id="req_q", reason="r", raw="[]"),
+            ManagementToken: management_token_create(user=admin_user, name="ci")[0]}
+    no_add = {RequestLog, ResponseAffinity, GatewaySettings, RequestLogQuarantine, ManagementToken}
     assert {m for m in admin.site._registry if m._meta.app_label == "routing"} == set(rows)
     for model, obj in rows.items():
         changelist = admin_client.get(url(model, "changelist"))

@@ -1,0 +1,1 @@
+"""One module per resource family; `common` holds what the schema shares (the error shape)."""
