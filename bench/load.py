@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -183,10 +184,13 @@ def build_request(url: str, body: bytes, headers: dict[str, str]) -> tuple[str, 
     return u.hostname, u.port or 80, ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _worker(host, port, request, stats: _Stats, deadline: float, count: int | None, timeout: float) -> None:
+async def _worker(host, port, request, stats: _Stats, deadline: float, count: int | None, timeout: float,
+                  think: float = 0.0, rng: random.Random | None = None) -> None:
     loop = asyncio.get_running_loop()
     conn, done = None, 0
     while (count is None and time.perf_counter() < deadline) or (count is not None and done < count):
+        if done and think:
+            await asyncio.sleep(rng.uniform(0.0, think))
         done += 1
         try:
             if conn is None or conn.lost:
@@ -223,14 +227,16 @@ async def _worker(host, port, request, stats: _Stats, deadline: float, count: in
 
 
 async def run_client(url: str, body: bytes, headers: dict[str, str], *, concurrency: int, duration: float = 10.0,
-                     count: int | None = None, timeout: float = 120.0, ramp_s: float = 0.0) -> dict:
+                     count: int | None = None, timeout: float = 120.0, ramp_s: float = 0.0,
+                     think_s: float = 0.0) -> dict:
     host, port, request = build_request(url, body, headers)
+    rng = random.Random(1)  # the same pauses in every run, for direct and gateway alike
     stats = _Stats()
     t0 = time.perf_counter()
     deadline = t0 + duration
     tasks = []
     for i in range(concurrency):
-        tasks.append(asyncio.ensure_future(_worker(host, port, request, stats, deadline, count, timeout)))
+        tasks.append(asyncio.ensure_future(_worker(host, port, request, stats, deadline, count, timeout, think_s, rng)))
         if ramp_s:
             await asyncio.sleep(ramp_s / concurrency)
     await asyncio.gather(*tasks)
@@ -260,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--count", type=int, help="requests per worker (instead of --duration)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--ramp", type=float, default=0.0, help="seconds over which workers start")
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="each worker pauses a random 0..THINK seconds between requests (no lockstep)")
     args = ap.parse_args(argv)
     headers = dict(h.split(": ", 1) for h in args.header)
     try:
@@ -273,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
 
     result = uvloop.run(run_client(args.url, args.body.encode(), headers, concurrency=args.concurrency,
                                    duration=args.duration, count=args.count, timeout=args.timeout,
-                                   ramp_s=args.ramp))
+                                   ramp_s=args.ramp, think_s=args.think))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     os._exit(0)  # skip interpreter teardown of thousands of closed transports

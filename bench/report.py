@@ -52,7 +52,7 @@ def comparison_rows(results: dict) -> list[dict]:
     for name, wl in results.items():
         if "direct" not in wl or "gateway" not in wl or name.startswith("breakdown"):
             continue
-        metrics = NONSTREAM if name.startswith("nonstream") else STREAM + (GAPS if "paced" in name else [])
+        metrics = NONSTREAM if name.startswith("nonstream") else STREAM + (GAPS if "paced" in name or "lockstep" in name else [])
         shown = name + (" *" if wl.get("disturbed") else "")  # * core 1 was busy with other work meanwhile
         for label, path, unit, latency in metrics:
             d, g, r = _get(wl["direct"], path), _get(wl["gateway"], path), _get(wl.get("relay"), path)

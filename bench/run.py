@@ -124,9 +124,10 @@ class Bench:
 
     # ------------------------------------------------------------------ loads --
     def client(self, url, headers, body, *, concurrency, duration=None, count=None, timeout=120.0,
-               ramp=0.0) -> dict:
+               ramp=0.0, think=0.0) -> dict:
         cmd = ["taskset", "-c", "0", PY, "-m", "bench.load", "--url", url, "--body", body.decode(),
-               "--concurrency", str(concurrency), "--timeout", str(timeout), "--ramp", str(ramp)]
+               "--concurrency", str(concurrency), "--timeout", str(timeout), "--ramp", str(ramp),
+               "--think", str(think)]
         cmd += ["--count", str(count)] if count else ["--duration", str(duration)]
         for k, v in headers.items():
             cmd += ["--header", f"{k}: {v}"]
@@ -136,7 +137,8 @@ class Bench:
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
     def measure(self, where: str, *, stream: bool, concurrency: int, deltas: int = 20, delay_ms: float = 0,
-                duration: float | None = None, count: int | None = None, ramp: float = 0.0) -> dict:
+                duration: float | None = None, count: int | None = None, ramp: float = 0.0,
+                think: float = 0.0) -> dict:
         url, headers, body = self.target(where, stream=stream, deltas=deltas, delay_ms=delay_ms)
         duration = self.dur if duration is None and count is None else duration
         with procs.Sampler(self.pids) as sampler:
@@ -145,7 +147,7 @@ class Bench:
                                       script_path=str(RESULTS / "wrk-post.lua"))
             else:
                 result = self.client(url, headers, body, concurrency=concurrency, duration=duration, count=count,
-                                     ramp=ramp)
+                                     ramp=ramp, think=think)
         result["procs"] = sampler.summary()
         ours = sum(v for k, v in result["procs"]["cpu_pct"].items() if k in ("gateway", "relay") and v)
         result["procs"]["foreign_core1_pct"] = round(result["procs"]["core_busy_pct"].get("cpu1", 0) - ours, 1)
@@ -239,8 +241,14 @@ class Bench:
         for c in (1, 16, 64):
             self.pair(f"nonstream_c{c}", stream=False, concurrency=c)
         self.breakdown()
-        for c in (16, 256):  # workers start spread over one event period, or all streams tick in phase
-            self.pair(f"stream_paced_c{c}", stream=True, concurrency=c, deltas=20, delay_ms=20, ramp=0.02)
+        # Paced streams: workers start spread over one event period and pause a random 0-20 ms between
+        # streams. Without the pause, closed-loop workers whose streams all last the same time phase-lock:
+        # two starts that collide leave together and collide again on every later round, so starts
+        # arrive in growing clumps, a pattern of the load generator that real clients do not have.
+        # The lockstep variant keeps that pattern, to show what clumped arrivals cost.
+        for c in (16, 256):
+            self.pair(f"stream_paced_c{c}", stream=True, concurrency=c, deltas=20, delay_ms=20, ramp=0.02, think=0.02)
+        self.pair("stream_lockstep_c16", stream=True, concurrency=16, deltas=20, delay_ms=20, ramp=0.02)
         for c in (16, 256):
             self.pair(f"stream_burst_c{c}", stream=True, concurrency=c, deltas=20, delay_ms=0)
         self.open_streams(1000)
