@@ -128,11 +128,9 @@ class Console:
 
     def submit(self, css: str) -> None:
         """Click a submit button and wait for the next page (the old one goes stale)."""
-        from selenium.webdriver.support import expected_conditions as ec
-
         old = self.find("html")
         self.find(css).click()
-        self.wait(ec.staleness_of(old))
+        self.wait(lambda _: _gone(old))
 
     def wait(self, condition, timeout: float = 15):
         from selenium.webdriver.support.ui import WebDriverWait
@@ -141,6 +139,22 @@ class Console:
 
     def text(self) -> str:
         return self.find("body").text
+
+
+def _gone(element) -> bool:
+    """The element's document was replaced. Selenium's staleness_of() expects a 'stale element'
+    error; Chromium may instead answer that the node 'does not belong to the document'."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 @pytest.fixture
