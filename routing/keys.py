@@ -12,10 +12,11 @@ import secrets
 KEY_PREFIX = "sk-gw-"
 
 
-def generate() -> tuple[str, str, str]:
-    """Return (full_key, prefix, key_hash)."""
+def generate(lead: str = KEY_PREFIX, separator: str = "-") -> tuple[str, str, str]:
+    """Return (full_key, prefix, key_hash): `<lead><prefix><separator><secret>`. Management tokens
+    (routing/management_api/models.py) are made the same way with their own lead."""
     prefix = secrets.token_hex(4)
-    full = f"{KEY_PREFIX}{prefix}-{secrets.token_urlsafe(24)}"
+    full = f"{lead}{prefix}{separator}{secrets.token_urlsafe(24)}"
     return full, prefix, hash_key(full)
 
 

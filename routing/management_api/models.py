@@ -6,25 +6,21 @@ prefix (public, names the token) and SHA-256 (192 random bits: a fast hash is th
 lookup is one indexed query). Revoking keeps the row, so the audit trail still names it.
 """
 
-import hashlib
-import secrets
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from routing import keys
 
 TOKEN_PREFIX = "gwm_"
 
 
 def generate() -> tuple[str, str, str]:
     """Return (full_token, prefix, token_hash)."""
-    prefix = secrets.token_hex(4)
-    full = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
-    return full, prefix, hash_token(full)
+    return keys.generate(TOKEN_PREFIX, "_")
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+hash_token = keys.hash_key
 
 
 class ManagementToken(models.Model):
