@@ -7,11 +7,12 @@ database, reachable and taking other rows, still refused it (routing/audit/store
 
 from django.contrib import admin
 
+from routing.admin.common import ReadOnlyAdmin
 from routing.models import RequestLogQuarantine
 
 
 @admin.register(RequestLogQuarantine)
-class RequestLogQuarantineAdmin(admin.ModelAdmin):
+class RequestLogQuarantineAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "request_id", "short_reason")
     search_fields = ("=request_id",)
     search_help_text = "Exact request id."
@@ -23,12 +24,3 @@ class RequestLogQuarantineAdmin(admin.ModelAdmin):
     @admin.display(description="Reason")
     def short_reason(self, obj: RequestLogQuarantine) -> str:
         return obj.reason if len(obj.reason) <= 120 else obj.reason[:119] + "…"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
