@@ -50,6 +50,23 @@ async def test_connection_is_reused_and_the_request_is_written_as_given():
         assert response.headers.get_list("x-multi") == ["a", "b"]
 
 
+async def test_upstream_cookies_are_neither_kept_nor_sent_back():
+    async def sets_cookies(reader, writer, server):
+        while True:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nset-cookie: session=s1; Path=/\r\ncontent-length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    async with Server(sets_cookies) as server:
+        for _ in range(2):
+            response = await get(server.url + "/x")
+            assert response.headers["set-cookie"] == "session=s1; Path=/"  # relayed as a header, not stored
+    assert not [line for line in server.requests[1].lower().split(b"\r\n") if line.startswith(b"cookie")]
+    assert not client.client().cookies and not list(client.client().cookies.jar)
+    with pytest.raises(ValueError):
+        client.client().cookies = {"a": "b"}
+
+
 async def test_bytes_past_the_end_of_a_response_retire_the_connection():
     async def trailing(reader, writer, server):
         n = 0
