@@ -203,9 +203,9 @@ class LogWriter:
         job = (_sync_and_write, self.journal() if settings.GATEWAY["LOG_JOURNAL_FSYNC"] else None,
                [entry for entry, _ in batch], self._quarantine_file())
         try:
-            if background and len(self._pending) <= 4 * size:  # routine: when the CPU is free
-                result = await dbthread.run_background(*job)
-            else:  # falling behind, or shutting down
+            if background:  # routine: when the CPU is free; falling behind: at once, at a low CPU weight
+                result = await dbthread.run_background(*job, patience=0.5 if len(self._pending) <= 4 * size else 0)
+            else:  # shutting down, or drain()
                 result = await dbthread.run(*job)
         except store.DatabaseAway as exc:
             log.warning("request log: database unavailable, %d rows wait (%s)", len(self._pending), exc)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from django.db import connection
 
+from routing import dbthread
 from routing.audit import logwriter, store
 from routing.audit.logwriter import _LOG_FIELDS, LogRecord, LogWriter, build_entry
 from routing.models import RequestLog, RequestLogQuarantine, ResponseAffinity
@@ -178,6 +179,29 @@ async def test_a_backlog_past_the_limit_waits_on_disk_and_comes_back(journal_dir
     assert set(await _ids(*records)) == {r.request_id for r in records}
     await writer.close()
     assert _journal_files(journal_dir) == []
+
+
+async def test_a_writer_behind_writes_at_once_and_a_routine_batch_waits_for_idle_cpu(journal_dir, settings,
+                                                                                   monkeypatch):
+    settings.GATEWAY = {**settings.GATEWAY, "LOG_BATCH_SIZE": 5}
+    patience = []
+    run_background = dbthread.run_background
+
+    async def recorded(fn, *args, **kwargs):
+        patience.append(kwargs.get("patience", "default"))
+        return await run_background(fn, *args, **kwargs)
+
+    monkeypatch.setattr(dbthread, "run_background", recorded)
+    writer = LogWriter()
+    records = [record() for _ in range(25)]  # over 4 batches queued: behind
+    for r in records:
+        writer.enqueue(r)
+    writer._task.cancel()
+    while writer._pending:
+        assert await writer._flush_once(background=True)
+    assert patience == [0, 0.5, 0.5, 0.5, 0.5]
+    assert set(await _ids(*records)) == {r.request_id for r in records}
+    await writer.close()
 
 
 async def test_the_old_spool_file_is_replayed(journal_dir, settings):
