@@ -11,7 +11,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import capabilities, crypto
-from routing.validators import validate_rule_value
+from routing.validators import validate_cooldown, validate_cooldown_window, validate_rule_value, validate_timeout
 
 
 class Strategy(models.TextChoices):
@@ -43,9 +43,11 @@ class ModelGroup(models.Model):
     )
     cooldown_failures = models.PositiveSmallIntegerField(
         default=3, help_text="Failures within the window that put a deployment in cooldown.")
-    cooldown_window = models.FloatField(default=60.0, help_text="Seconds over which failures are counted.")
+    cooldown_window = models.FloatField(default=60.0, validators=[validate_cooldown_window],
+                                        help_text="Seconds over which failures are counted.")
     cooldown_seconds = models.FloatField(
-        default=30.0, help_text="How long a failing deployment is skipped before one probe request.")
+        default=30.0, validators=[validate_cooldown],
+        help_text="How long a failing deployment is skipped before one probe request.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -211,10 +213,14 @@ class Deployment(models.Model):
     priority = models.IntegerField(default=0, help_text="Lower is tried first by the priority strategy.")
     rpm = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute limit.")
     tpm = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute limit.")
-    connect_timeout = models.FloatField(default=5.0, help_text="Seconds to establish a connection.")
-    first_byte_timeout = models.FloatField(default=600.0, help_text="Seconds to wait for the response to start.")
-    idle_timeout = models.FloatField(default=300.0, help_text="Seconds allowed between stream events.")
-    total_timeout = models.FloatField(default=1800.0, help_text="Overall deadline for one upstream call.")
+    connect_timeout = models.FloatField(default=5.0, validators=[validate_timeout],
+                                        help_text="Seconds to establish a connection.")
+    first_byte_timeout = models.FloatField(default=600.0, validators=[validate_timeout],
+                                           help_text="Seconds to wait for the response to start.")
+    idle_timeout = models.FloatField(default=300.0, validators=[validate_timeout],
+                                     help_text="Seconds allowed between stream events.")
+    total_timeout = models.FloatField(default=1800.0, validators=[validate_timeout],
+                                      help_text="Overall deadline for one upstream call.")
     # What the upstream speaks (routing/capabilities.py). Blank (None) takes the provider's default.
     speaks_responses = models.BooleanField(
         null=True, blank=True, default=None, verbose_name="Responses API",

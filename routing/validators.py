@@ -30,3 +30,25 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+MAX_TIMEOUT_SECONDS = 7 * 86400
+MAX_COOLDOWN_SECONDS = 86400
+
+
+def validate_timeout(value) -> None:
+    """An upstream timeout: more than 0 seconds (0 or less fails every call at once), at most a week."""
+    if value is not None and not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise ValidationError(f"Enter a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS} (7 days).")
+
+
+def validate_cooldown_window(value) -> None:
+    """The window failures are counted over: more than 0 seconds, at most a day."""
+    if value is not None and not 0 < value <= MAX_COOLDOWN_SECONDS:
+        raise ValidationError(f"Enter a number of seconds above 0 and at most {MAX_COOLDOWN_SECONDS} (1 day).")
+
+
+def validate_cooldown(value) -> None:
+    """How long a failing deployment is skipped: 0 (never skipped) up to a day."""
+    if value is not None and not 0 <= value <= MAX_COOLDOWN_SECONDS:
+        raise ValidationError(f"Enter a number of seconds from 0 to {MAX_COOLDOWN_SECONDS} (1 day).")

@@ -40,6 +40,16 @@ def test_a_key_that_cannot_travel_in_a_header_is_refused(admin_client, deploymen
     assert deployment.api_key_encrypted == ciphertext
 
 
+@pytest.mark.parametrize(("field", "value"), [("first_byte_timeout", -1), ("total_timeout", 0),
+                                            ("connect_timeout", 10 ** 9), ("idle_timeout", -0.5)])
+def test_timeouts_that_would_fail_or_never_end_every_call_are_refused(admin_client, deployment, field, value):
+    response = admin_client.post(url(Deployment, "change", deployment.pk),
+                                 deployment_post(deployment.group, **{field: value}))
+    assert response.status_code == 200 and "Enter a number of seconds above 0" in response.content.decode()
+    deployment.refresh_from_db()
+    assert getattr(deployment, field) > 0
+
+
 def test_pages_never_contain_the_key_or_its_ciphertext(admin_client, deployment):
     pages = [url(Deployment, "change", deployment.pk), url(Deployment, "changelist"),
              url(ModelGroup, "change", deployment.group.pk), url(Deployment, "changelist") + "?q=east"]

@@ -87,6 +87,17 @@ def test_group_rules_are_the_models(ops, world):
     assert assert_error(duplicate, 400)["param"] == "name"
 
 
+def test_seconds_out_of_range_are_refused(ops, world):
+    for path, field, value in [(f"/api/groups/{world.group.pk}/", "cooldown_seconds", -30),
+                               (f"/api/groups/{world.group.pk}/", "cooldown_window", 0),
+                               (f"/api/deployments/{world.deployment.pk}/", "first_byte_timeout", -1),
+                               (f"/api/deployments/{world.deployment.pk}/", "total_timeout", 1e12)]:
+        assert assert_error(ops.patch(path, {field: value}, format="json"), 400)["param"] == field
+    world.group.refresh_from_db()
+    world.deployment.refresh_from_db()
+    assert world.group.cooldown_seconds >= 0 and world.deployment.first_byte_timeout > 0
+
+
 @pytest.mark.parametrize("name", ["nul\x00byte", "x" * 201])
 def test_bounded_input(ops, name):
     assert assert_error(ops.post("/api/groups/", {"name": name}, format="json"), 400)["param"] == "name"
