@@ -3,6 +3,7 @@
 import json
 
 from django.core.exceptions import ValidationError
+from django.utils.deconstruct import deconstructible
 
 RULE_VALUE_MAX_BYTES = 65536
 
@@ -32,23 +33,26 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-MAX_TIMEOUT_SECONDS = 7 * 86400
-MAX_COOLDOWN_SECONDS = 86400
+
+@deconstructible
+class Seconds:
+    """A number of seconds in a range that works: above `low` (or from it, with `low_included`), at most `high`."""
+
+    def __init__(self, low: float, high: float, low_included: bool = False) -> None:
+        self.low, self.high, self.low_included = low, high, low_included
+
+    def __call__(self, value) -> None:
+        if value is None or (self.low <= value if self.low_included else self.low < value) and value <= self.high:
+            return
+        lower = "from" if self.low_included else "above"
+        raise ValidationError(f"Enter a number of seconds {lower} {self.low:g} and at most {self.high:g}.")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Seconds) and (self.low, self.high, self.low_included) == (
+            other.low, other.high, other.low_included)
 
 
-def validate_timeout(value) -> None:
-    """An upstream timeout: more than 0 seconds (0 or less fails every call at once), at most a week."""
-    if value is not None and not 0 < value <= MAX_TIMEOUT_SECONDS:
-        raise ValidationError(f"Enter a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS} (7 days).")
-
-
-def validate_cooldown_window(value) -> None:
-    """The window failures are counted over: more than 0 seconds, at most a day."""
-    if value is not None and not 0 < value <= MAX_COOLDOWN_SECONDS:
-        raise ValidationError(f"Enter a number of seconds above 0 and at most {MAX_COOLDOWN_SECONDS} (1 day).")
-
-
-def validate_cooldown(value) -> None:
-    """How long a failing deployment is skipped: 0 (never skipped) up to a day."""
-    if value is not None and not 0 <= value <= MAX_COOLDOWN_SECONDS:
-        raise ValidationError(f"Enter a number of seconds from 0 to {MAX_COOLDOWN_SECONDS} (1 day).")
+DAY = 86400
+validate_timeout = Seconds(0, 7 * DAY)  # 0 or less fails every upstream call at once
+validate_cooldown_window = Seconds(0, DAY)
+validate_cooldown = Seconds(0, DAY, low_included=True)  # 0: a failing deployment is never taken out

@@ -90,7 +90,7 @@ def test_fallbacks_are_set_replaced_and_cleared(db, tmp_path):
     ([{"name": "g", "max_attempts": -1}], "max_attempts: Ensure this value is greater than or equal to 0."),
     ([{"name": "g", "enabled": "no"}], "model_groups[0]: 'enabled' must be true or false."),
     ([{"name": "g", "cooldown_window": float("inf")}], "'cooldown_window' must be a finite number."),
-    ([{"name": "g", "cooldown_seconds": -5}], "cooldown_seconds: Enter a number of seconds from 0 to 86400"),
+    ([{"name": "g", "cooldown_seconds": -5}], "cooldown_seconds: Enter a number of seconds from 0 and at most 86400"),
     ([{"name": "g", "colour": "red"}], "unknown key(s) colour"),
     ([{"strategy": "priority"}], "model_groups[0]: missing 'name'."),
     ([{"name": "g"}, {"name": "g"}], "model_groups[1] (g): the same group as model_groups[0]."),
