@@ -27,7 +27,7 @@ from functools import partial
 from django.db import close_old_connections
 
 # The idle thread's nice value once promoted: a CPU weight of 110 against the event loop's 1024, about
-# a tenth of a busy core, over twice what the log writer needs at the gateway's full rate (~25 µs per row).
+# a tenth of a busy core, over twice what the log writer needs at the gateway's full rate (~20 µs per row).
 PROMOTED_NICE = 10
 _pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="gateway-db")
 

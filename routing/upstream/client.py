@@ -83,7 +83,8 @@ class _GuardedConnector(aiohttp.TCPConnector):
 class _NoCookies(httpx.Cookies):
     """Upstream cookies are neither kept nor sent. httpx's own `Cookies.extract_cookies` wraps every
     response and its request in urllib objects (re-parsing the URL, copying the headers) before
-    it asks the jar, even a jar that ignores them: 6% of the gateway's CPU at 16 clients."""
+    it asks the jar, even a jar that ignores them: 6% of a profile's samples at 16 clients, and
+    2-3% more requests per second without it."""
 
     def extract_cookies(self, response: httpx.Response) -> None:
         pass
