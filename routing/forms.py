@@ -12,8 +12,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from routing import services
-from routing.models import Deployment, GroupFallback, ParamPolicy, PolicyRule, validate_upstream_key
+from routing.models import Deployment, GroupFallback, ParamPolicy, PolicyRule
 from routing.policy import compile_rule
+from routing.validators import validate_upstream_key
 
 
 class HttpsURLField(forms.CharField):

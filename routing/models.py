@@ -4,14 +4,15 @@ The hot path never touches these: `selectors.load_snapshot()` turns them into fr
 snapshots (routing/snapshots.py) that requests read from memory.
 """
 
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
 from routing import capabilities, crypto
-from routing.validators import validate_cooldown, validate_cooldown_window, validate_rule_value, validate_timeout
+from routing.validators import (  # the upstream ones are also named here by migrations 0004 and 0007
+    validate_cooldown, validate_cooldown_window, validate_rule_value, validate_timeout, validate_upstream_key,
+    validate_upstream_url)
 
 
 class Strategy(models.TextChoices):
@@ -168,26 +169,8 @@ class PolicyRule(models.Model):
             raise ValidationError({"path": "Empty segment in dotted path."})
 
 
-def validate_upstream_url(value: str) -> None:
-    """http(s)://host[:port][/path]. Single-label hosts are fine (`http://vllm:8000/v1`,
-    a Docker or Kubernetes service name), which Django's URLValidator refuses."""
-    if not value:
-        return
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
-        raise ValidationError("Enter an http:// or https:// URL, e.g. https://RESOURCE.openai.azure.com")
-    try:
-        parts.port
-    except ValueError:
-        raise ValidationError("The port is not a number.") from None
-
-
-def validate_upstream_key(value: str) -> None:
-    """An upstream key travels in an HTTP header: visible ASCII only (a pasted key with a stray
-    non-ASCII character or line break could never be sent)."""
-    if value and not all("!" <= c <= "~" for c in value):
-        raise ValidationError("The key may only contain visible ASCII characters (no spaces, line breaks or "
-                              "accented letters); check what was pasted.")
+def _timeout(default: float, help_text: str) -> models.FloatField:
+    return models.FloatField(default=default, validators=[validate_timeout], help_text=help_text)
 
 
 class Deployment(models.Model):
@@ -213,14 +196,10 @@ class Deployment(models.Model):
     priority = models.IntegerField(default=0, help_text="Lower is tried first by the priority strategy.")
     rpm = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute limit.")
     tpm = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute limit.")
-    connect_timeout = models.FloatField(default=5.0, validators=[validate_timeout],
-                                        help_text="Seconds to establish a connection.")
-    first_byte_timeout = models.FloatField(default=600.0, validators=[validate_timeout],
-                                           help_text="Seconds to wait for the response to start.")
-    idle_timeout = models.FloatField(default=300.0, validators=[validate_timeout],
-                                     help_text="Seconds allowed between stream events.")
-    total_timeout = models.FloatField(default=1800.0, validators=[validate_timeout],
-                                      help_text="Overall deadline for one upstream call.")
+    connect_timeout = _timeout(5.0, "Seconds to establish a connection.")
+    first_byte_timeout = _timeout(600.0, "Seconds to wait for the response to start.")
+    idle_timeout = _timeout(300.0, "Seconds allowed between stream events.")
+    total_timeout = _timeout(1800.0, "Overall deadline for one upstream call.")
     # What the upstream speaks (routing/capabilities.py). Blank (None) takes the provider's default.
     speaks_responses = models.BooleanField(
         null=True, blank=True, default=None, verbose_name="Responses API",

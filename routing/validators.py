@@ -1,6 +1,7 @@
-"""Field validators the models use (the admin's forms and the management API run them through full_clean)."""
+"""Field validators the models and forms use (the admin's forms, import_routes and the management API run them)."""
 
 import json
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
@@ -56,3 +57,25 @@ DAY = 86400
 validate_timeout = Seconds(0, 7 * DAY)  # 0 or less fails every upstream call at once
 validate_cooldown_window = Seconds(0, DAY)
 validate_cooldown = Seconds(0, DAY, low_included=True)  # 0: a failing deployment is never taken out
+
+
+def validate_upstream_url(value: str) -> None:
+    """http(s)://host[:port][/path]. Single-label hosts are fine (`http://vllm:8000/v1`,
+    a Docker or Kubernetes service name), which Django's URLValidator refuses."""
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValidationError("Enter an http:// or https:// URL, e.g. https://RESOURCE.openai.azure.com")
+    try:
+        parts.port
+    except ValueError:
+        raise ValidationError("The port is not a number.") from None
+
+
+def validate_upstream_key(value: str) -> None:
+    """An upstream key travels in an HTTP header: visible ASCII only (a pasted key with a stray
+    non-ASCII character or line break could never be sent)."""
+    if value and not all("!" <= c <= "~" for c in value):
+        raise ValidationError("The key may only contain visible ASCII characters (no spaces, line breaks or "
+                              "accented letters); check what was pasted.")

@@ -57,7 +57,8 @@ from routing import services
 from routing.config import route_sections
 from routing.config.routes_validation import RoutesFileError, check_keys, check_text, validate_form
 from routing.forms import DeploymentForm
-from routing.models import Deployment, ModelGroup, ParamPolicy, PolicyRule, Provider, validate_upstream_url
+from routing.models import Deployment, ModelGroup, ParamPolicy, PolicyRule, Provider
+from routing.validators import validate_upstream_url
 from routing.policy import compile_rule
 
 ENV_PREFIX = "os.environ/"

@@ -15,7 +15,8 @@ from routing.forms import DeploymentForm, fallbacks_lead_back
 from routing.management_api import roles
 from routing.management_api.serializers.common import FormValidated
 from routing.management_api.serializers.fields import StrictBooleanField, StrictCharField
-from routing.models import Deployment, GroupFallback, ModelGroup, validate_upstream_key
+from routing.models import Deployment, GroupFallback, ModelGroup
+from routing.validators import validate_upstream_key
 
 GROUP_FIELDS = ("name", "description", "strategy", "enabled", "max_attempts", "retry_on_status", "cooldown_failures",
                 "cooldown_window", "cooldown_seconds")
